@@ -1,0 +1,417 @@
+//! A local website for crawlbox's demo, tests and benchmarks.
+//!
+//! [`Site::start`] serves on `127.0.0.1` (a free port) from a thread of its
+//! own, so it works the same under a sync test, an async test or the CLI.
+//! It speaks HTTP/1.1 with keep-alive and HTTP/2 by prior knowledge (h2c),
+//! and counts what a client did to it ([`Counters`]): connections accepted,
+//! connections open at once, requests, requests in flight at once.
+//!
+//! | path | response |
+//! |---|---|
+//! | `/` | an index linking to `/page/0` |
+//! | `/page/{n}` | HTML page `n` of [`SiteConfig::pages`] with a `<title>` and links to other pages (and two off-site links) |
+//! | `/small` | 1 KiB of text |
+//! | `/bytes/{n}` | `n` bytes, streamed in 64 KiB chunks |
+//! | `/slow/{ms}` | waits `ms` before the response headers |
+//! | `/slow-body/{ms}` | headers at once, the body after `ms` |
+//! | `/status/{code}` | an empty response with that status |
+//! | `/redirect/{n}` | `n` redirects (302) before a 200 |
+//! | `/redirect-to?url=U` | a 302 to `U` |
+//! | `/loop` | a 302 to itself |
+//! | `/echo` | the request as JSON: method, path, query, headers, body |
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Shape of the site.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteConfig {
+    /// Pages under `/page/{n}`. Default: 300.
+    pub pages: usize,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self { pages: 300 }
+    }
+}
+
+/// What clients did to the site. All counts start at zero with the site.
+#[derive(Debug, Default)]
+pub struct Counters {
+    connections: AtomicU64,
+    open_connections: AtomicU64,
+    peak_open_connections: AtomicU64,
+    requests: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+    http2_requests: AtomicU64,
+}
+
+impl Counters {
+    /// TCP connections accepted.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+    /// Most connections open at the same time.
+    pub fn peak_open_connections(&self) -> u64 {
+        self.peak_open_connections.load(Ordering::SeqCst)
+    }
+    /// Requests received.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+    /// Requests received over HTTP/2.
+    pub fn http2_requests(&self) -> u64 {
+        self.http2_requests.load(Ordering::SeqCst)
+    }
+    /// Most requests in flight at the same time (from arrival of the headers
+    /// to the end of the response body).
+    pub fn peak_in_flight(&self) -> u64 {
+        self.peak_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+fn raise(peak: &AtomicU64, now: u64) {
+    peak.fetch_max(now, Ordering::SeqCst);
+}
+
+/// A running site. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Site {
+    addr: SocketAddr,
+    counters: Arc<Counters>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Site {
+    /// Starts a site on `127.0.0.1` at a free port.
+    pub fn start(config: SiteConfig) -> io::Result<Site> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Starts a site on `addr`.
+    pub fn start_on(config: SiteConfig, addr: SocketAddr) -> io::Result<Site> {
+        let std_listener = std::net::TcpListener::bind(addr)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let (stop, stopped) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread_counters = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("demo-site-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener =
+                        TcpListener::from_std(std_listener).expect("listener on a runtime");
+                    tokio::select! {
+                        () = serve(listener, config, thread_counters) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        Ok(Site {
+            addr,
+            counters,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The absolute URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// What clients did so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, config: SiteConfig, counters: Arc<Counters>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        counters.connections.fetch_add(1, Ordering::SeqCst);
+        let open = counters.open_connections.fetch_add(1, Ordering::SeqCst) + 1;
+        raise(&counters.peak_open_connections, open);
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let service_counters = counters.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let counters = service_counters.clone();
+                async move { Ok::<_, Infallible>(handle(req, config, counters).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            counters.open_connections.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Counts a request as in flight until its response body is dropped.
+struct InFlight(Arc<Counters>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn handle(req: Request<Incoming>, config: SiteConfig, counters: Arc<Counters>) -> Response<Body> {
+    counters.requests.fetch_add(1, Ordering::SeqCst);
+    if req.version() == http::Version::HTTP_2 {
+        counters.http2_requests.fetch_add(1, Ordering::SeqCst);
+    }
+    let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    raise(&counters.peak_in_flight, now);
+    let guard = InFlight(counters);
+    let response = route(req, config).await;
+    // The guard lives as long as the body, so a request counts as in flight
+    // until the client has read its response.
+    response.map(|body| {
+        let mut guard = Some(guard);
+        body.map_frame(move |frame| {
+            let _ = &mut guard;
+            frame
+        })
+        .boxed()
+    })
+}
+
+async fn route(req: Request<Incoming>, config: SiteConfig) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').splitn(2, '/').collect();
+    match segments.as_slice() {
+        [""] => html(index_page(config)),
+        ["page", n] => match n.parse::<usize>() {
+            Ok(n) if n < config.pages => html(page(n, config.pages)),
+            _ => status(StatusCode::NOT_FOUND),
+        },
+        ["small"] => text(SMALL.repeat(16)),
+        ["bytes", n] => match n.parse::<u64>() {
+            Ok(n) => bytes(n),
+            Err(_) => status(StatusCode::BAD_REQUEST),
+        },
+        ["slow", ms] => match ms.parse() {
+            Ok(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                text("slow\n".to_owned())
+            }
+            Err(_) => status(StatusCode::BAD_REQUEST),
+        },
+        ["slow-body", ms] => match ms.parse() {
+            Ok(ms) => slow_body(Duration::from_millis(ms)),
+            Err(_) => status(StatusCode::BAD_REQUEST),
+        },
+        ["status", code] => match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+            Some(code) => status(code),
+            None => status(StatusCode::BAD_REQUEST),
+        },
+        ["redirect", n] => match n.parse::<u32>() {
+            Ok(0) => text("redirected\n".to_owned()),
+            Ok(n) => redirect(&format!("/redirect/{}", n - 1)),
+            Err(_) => status(StatusCode::BAD_REQUEST),
+        },
+        ["redirect-to"] => {
+            let target = req.uri().query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "url")
+                    .map(|(_, v)| v.into_owned())
+            });
+            match target {
+                Some(target) => redirect(&target),
+                None => status(StatusCode::BAD_REQUEST),
+            }
+        }
+        ["loop"] => redirect("/loop"),
+        ["echo"] => echo(req).await,
+        _ => status(StatusCode::NOT_FOUND),
+    }
+}
+
+const SMALL: &str = "crawlbox demo site: a small response of exactly one kibibyte...\n";
+
+fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Full::new(body.into()).boxed())
+        .expect("valid response")
+}
+
+fn html(body: String) -> Response<Body> {
+    full(StatusCode::OK, "text/html; charset=utf-8", body)
+}
+
+fn text(body: String) -> Response<Body> {
+    full(StatusCode::OK, "text/plain; charset=utf-8", body)
+}
+
+fn status(code: StatusCode) -> Response<Body> {
+    full(code, "text/plain; charset=utf-8", Bytes::new())
+}
+
+fn redirect(location: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, location)
+        .body(Full::new(Bytes::new()).boxed())
+        .expect("valid response")
+}
+
+fn bytes(n: u64) -> Response<Body> {
+    const CHUNK: u64 = 64 * 1024;
+    let chunk = Bytes::from(vec![b'x'; CHUNK as usize]);
+    let frames = (0..n.div_ceil(CHUNK)).map(move |i| {
+        let len = (n - i * CHUNK).min(CHUNK) as usize;
+        Ok::<_, Infallible>(Frame::data(chunk.slice(..len)))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, n)
+        .body(StreamBody::new(futures::stream::iter(frames)).boxed())
+        .expect("valid response")
+}
+
+fn slow_body(delay: Duration) -> Response<Body> {
+    let body = futures::stream::once(async move {
+        tokio::time::sleep(delay).await;
+        Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"finally\n")))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(StreamBody::new(body).boxed())
+        .expect("valid response")
+}
+
+async fn echo(req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let json = serde_json::json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "version": format!("{:?}", parts.version),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    });
+    full(StatusCode::OK, "application/json", json.to_string())
+}
+
+fn index_page(config: SiteConfig) -> String {
+    format!(
+        "<!doctype html>\n<html><head><title>crawlbox demo site</title></head><body>\n\
+         <h1>crawlbox demo site</h1>\n<p>{} linked pages. Start at <a href=\"/page/0\">page 0</a>.</p>\n\
+         </body></html>\n",
+        config.pages
+    )
+}
+
+/// The pages page `n` links to: a few spread over the site, so a
+/// breadth-first crawl from page 0 reaches every page.
+pub fn links_of(n: usize, pages: usize) -> Vec<usize> {
+    let mut links = vec![
+        (n + 1) % pages,
+        (2 * n + 1) % pages,
+        (2 * n + 2) % pages,
+        (n * 7 + 3) % pages,
+    ];
+    links.dedup();
+    links
+}
+
+/// The HTML of page `n`.
+pub fn page(n: usize, pages: usize) -> String {
+    let mut body = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Page {n}</title></head>\n<body>\n\
+         <h1>Page {n}</h1>\n<p>This is page {n} of {pages} on the crawlbox demo site.</p>\n<ul>\n"
+    );
+    for link in links_of(n, pages) {
+        body.push_str(&format!("  <li><a href=\"/page/{link}\">Page {link}</a></li>\n"));
+    }
+    // Off-site links and a fragment: a same-site crawler must skip them.
+    body.push_str(
+        "  <li><a href=\"https://example.com/\">elsewhere</a></li>\n\
+         \x20 <li><a href=\"mailto:demo@example.com\">mail</a></li>\n\
+         \x20 <li><a href=\"#top\">top</a></li>\n</ul>\n</body></html>\n",
+    );
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_is_reachable_from_page_zero() {
+        let pages = 300;
+        let mut seen = vec![false; pages];
+        let mut queue = std::collections::VecDeque::from([0]);
+        seen[0] = true;
+        while let Some(n) = queue.pop_front() {
+            for link in links_of(n, pages) {
+                if !seen[link] {
+                    seen[link] = true;
+                    queue.push_back(link);
+                }
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn small_is_one_kibibyte() {
+        assert_eq!(SMALL.len() * 16, 1024);
+    }
+}

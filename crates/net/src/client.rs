@@ -1,0 +1,499 @@
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use tokio::sync::Semaphore;
+use tokio::time::timeout_at;
+
+use crate::body::{BodyParts, ResponseBody};
+use crate::connect::Connector;
+use crate::pool::{Conn, ConnCounters, HostKey, Pool, ReqBody};
+use crate::request::parse_url;
+use crate::{ClientConfig, ConfigError, ErrorKind, FetchError, Request, Response, Stats};
+
+/// The process-wide HTTP client: one pool, one global cap. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ClientConfig,
+    pool: Pool,
+    in_flight: Arc<Semaphore>,
+    counters: Arc<ConnCounters>,
+    user_agent: HeaderValue,
+}
+
+/// Per-request options of [`Session::send`], as a guest may set them through
+/// `wasi:http` request options. Each can only tighten the client's limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Time to the response headers.
+    pub first_byte_timeout: Option<Duration>,
+    /// Longest pause between two pieces of the body.
+    pub between_bytes_timeout: Option<Duration>,
+    /// Time for the whole request.
+    pub timeout: Option<Duration>,
+}
+
+impl Client {
+    /// A client with its own pool. Call it inside a tokio runtime: idle
+    /// connections are reaped by a task on that runtime.
+    pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let counters = Arc::new(ConnCounters::default());
+        let pool = Pool::new(
+            Connector::new(config.connect_timeout),
+            config.per_host,
+            config.idle_timeout,
+            counters.clone(),
+        );
+        let user_agent = HeaderValue::from_str(&config.user_agent)
+            .map_err(|_| ConfigError::InvalidUserAgent(config.user_agent.clone()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                in_flight: Arc::new(Semaphore::new(config.concurrency)),
+                config,
+                pool,
+                counters,
+                user_agent,
+            }),
+        })
+    }
+
+    /// The configuration this client was made with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Connections opened since the client was made.
+    pub fn connections_opened(&self) -> u64 {
+        self.inner.counters.opened.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now, idle ones included.
+    pub fn connections_open(&self) -> u64 {
+        self.inner.counters.open.load(Ordering::Relaxed)
+    }
+
+    /// A new session with its own [`Stats`], sharing this client's pool and caps.
+    pub fn session(&self) -> Session {
+        Session {
+            client: self.clone(),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+}
+
+/// One run's view of the [`Client`]: the shared pool and caps, its own stats.
+#[derive(Debug, Clone)]
+pub struct Session {
+    client: Client,
+    stats: Arc<Stats>,
+}
+
+/// Redirect bodies up to this size are read so the connection can be reused.
+const REDIRECT_BODY_DRAIN: usize = 64 * 1024;
+
+impl Session {
+    /// This session's statistics.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The client this session uses.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Sends one request and returns as soon as the response headers arrive;
+    /// the body streams. Redirects are not followed. This is the
+    /// `wasi:http` path.
+    ///
+    /// The request URI must be absolute (`http` or `https`).
+    pub async fn send(
+        &self,
+        request: http::Request<Bytes>,
+        options: SendOptions,
+    ) -> Result<http::Response<ResponseBody>, FetchError> {
+        let config = &self.client.inner.config;
+        let first_byte = tighter(config.first_byte_timeout, options.first_byte_timeout);
+        let timeout = tighter(config.request_timeout, options.timeout);
+        let (parts, body) = request.into_parts();
+        let url: Arc<str> = parts.uri.to_string().into();
+        self.send_one(
+            parts.method,
+            parts.uri,
+            url,
+            parts.headers,
+            body,
+            Limits {
+                first_byte,
+                timeout,
+                between_bytes: options.between_bytes_timeout,
+            },
+        )
+        .await
+    }
+
+    /// Fetches `request`, following redirects (up to
+    /// [`ClientConfig::max_redirects`]), and reads the final body in full.
+    ///
+    /// A non-2xx status is a response, not an error.
+    pub async fn fetch(&self, request: Request) -> Result<Response, FetchError> {
+        let config = &self.client.inner.config;
+        let mut budget = tighter(config.request_timeout, request.timeout);
+        let Request {
+            mut method,
+            mut url,
+            mut headers,
+            mut body,
+            ..
+        } = request;
+        let mut visited = HashSet::new();
+        let mut elapsed = Duration::ZERO;
+        for redirects in 0.. {
+            let uri: Uri = url
+                .as_str()
+                .parse()
+                .map_err(|e| self.refuse(FetchError::invalid(format!("invalid URL {url}: {e}"))))?;
+            let hop_started = Instant::now();
+            let response = self
+                .send_one(
+                    method.clone(),
+                    uri,
+                    url.as_str().into(),
+                    headers.clone(),
+                    body.clone(),
+                    Limits {
+                        first_byte: config.first_byte_timeout.min(budget),
+                        timeout: budget,
+                        between_bytes: None,
+                    },
+                )
+                .await?;
+            let status = response.status();
+            let location = redirect_target(status, response.headers());
+            let Some(location) = location else {
+                let (parts, body) = response.into_parts();
+                let body = body.collect().await?;
+                elapsed += hop_started.elapsed();
+                return Ok(Response {
+                    status: parts.status,
+                    url,
+                    headers: parts.headers,
+                    body,
+                    version: parts.version,
+                    elapsed,
+                    redirects,
+                });
+            };
+            // Read a small redirect body so the connection can be reused.
+            let _ = Limited::new(response.into_body(), REDIRECT_BODY_DRAIN)
+                .collect()
+                .await;
+            elapsed += hop_started.elapsed();
+            budget = budget.saturating_sub(hop_started.elapsed());
+
+            let next = url.join(&location).map_err(|e| {
+                self.refuse(FetchError::new(
+                    ErrorKind::Protocol,
+                    format!("{url} redirects to an invalid location {location:?}: {e}"),
+                ))
+            })?;
+            let next = parse_url(next.as_str()).map_err(|e| {
+                self.refuse(FetchError::new(
+                    ErrorKind::Protocol,
+                    format!("{url} redirects to {next}: {}", e.message),
+                ))
+            })?;
+            if redirects >= config.max_redirects {
+                return Err(self.refuse(FetchError::new(
+                    ErrorKind::TooManyRedirects,
+                    format!(
+                        "more than {} redirects, the last from {url} to {next}",
+                        config.max_redirects
+                    ),
+                )));
+            }
+            visited.insert((method.clone(), url.clone()));
+            if redirect_changes_to_get(status, &method) {
+                method = if method == Method::HEAD {
+                    Method::HEAD
+                } else {
+                    Method::GET
+                };
+                body = Bytes::new();
+                for name in [
+                    header::CONTENT_TYPE,
+                    header::CONTENT_LENGTH,
+                    header::CONTENT_ENCODING,
+                ] {
+                    headers.remove(name);
+                }
+            }
+            if next.origin() != url.origin() {
+                for name in [
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                    header::PROXY_AUTHORIZATION,
+                ] {
+                    headers.remove(name);
+                }
+            }
+            headers.remove(header::HOST);
+            if visited.contains(&(method.clone(), next.clone())) {
+                return Err(self.refuse(FetchError::new(
+                    ErrorKind::TooManyRedirects,
+                    format!("redirect loop: {url} redirects back to {next}"),
+                )));
+            }
+            url = next;
+        }
+        unreachable!("the redirect loop only ends by returning")
+    }
+
+    /// Counts an error found outside the request machinery and returns it.
+    fn refuse(&self, err: FetchError) -> FetchError {
+        self.stats.record_error(err.kind);
+        err
+    }
+
+    /// Sends one request on a pooled connection; counts its errors.
+    async fn send_one(
+        &self,
+        method: Method,
+        uri: Uri,
+        url: Arc<str>,
+        headers: HeaderMap,
+        body: Bytes,
+        limits: Limits,
+    ) -> Result<http::Response<ResponseBody>, FetchError> {
+        let key = HostKey::from_uri(&uri).map_err(|e| self.refuse(e))?;
+        let inner = &self.client.inner;
+        let permit = inner
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the in-flight semaphore is never closed");
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        self.stats.request_started();
+        let result = self
+            .send_on_pool(&key, method, uri, &url, headers, body, limits, deadline)
+            .await;
+        match result {
+            Ok((response, conn)) => {
+                self.stats.response(response.status().as_u16());
+                Ok(response.map(|incoming| {
+                    ResponseBody::new(
+                        incoming,
+                        BodyParts {
+                            conn,
+                            permit,
+                            deadline,
+                            between_bytes: limits.between_bytes,
+                            limit: inner.config.max_response_bytes,
+                            stats: self.stats.clone(),
+                            started,
+                            url,
+                        },
+                    )
+                }))
+            }
+            Err(err) => {
+                self.stats.request_ended();
+                Err(self.refuse(err))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_on_pool(
+        &self,
+        key: &HostKey,
+        method: Method,
+        uri: Uri,
+        url: &str,
+        mut headers: HeaderMap,
+        body: Bytes,
+        limits: Limits,
+        deadline: Instant,
+    ) -> Result<(http::Response<hyper::body::Incoming>, Option<H1Return>), FetchError> {
+        let inner = &self.client.inner;
+        if !headers.contains_key(header::USER_AGENT) {
+            headers.insert(header::USER_AGENT, inner.user_agent.clone());
+        }
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h))
+            .unwrap_or_default()
+            .to_owned();
+        let origin_form: Uri = uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .parse()
+            .map_err(|e| FetchError::invalid(format!("invalid path in {url}: {e}")))?;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(uri.clone())
+            .body(Full::new(body))
+            .map_err(|e| FetchError::invalid(format!("{url}: {e}")))?;
+        *request.headers_mut() = headers;
+        let first_byte_deadline = deadline.min(Instant::now() + limits.first_byte);
+        let timed_out = |what: &str| {
+            FetchError::new(
+                ErrorKind::Timeout,
+                format!("{url}: {what} (timeout {:?})", limits.timeout),
+            )
+        };
+
+        // A reused keep-alive connection may have been closed by the server
+        // just before we wrote to it; hyper then hands the request back
+        // unsent and we try another connection.
+        const ATTEMPTS: usize = 4;
+        for attempt in 1..=ATTEMPTS {
+            let checkout = timeout_at(deadline.into(), inner.pool.checkout(key))
+                .await
+                .map_err(|_| timed_out("no connection became available in time"))??;
+            let reused = checkout.reused;
+            let mut err = match checkout.conn {
+                Conn::H1(mut sender) => {
+                    if sender.ready().await.is_err() {
+                        continue;
+                    }
+                    *request.uri_mut() = origin_form.clone();
+                    if !request.headers().contains_key(header::HOST) {
+                        let host = HeaderValue::from_str(&authority).map_err(|_| {
+                            FetchError::invalid(format!("invalid host in {url}"))
+                        })?;
+                        request.headers_mut().insert(header::HOST, host);
+                    }
+                    let response = sender.try_send_request(request);
+                    match timeout_at(first_byte_deadline.into(), response).await {
+                        Ok(Ok(response)) => {
+                            return Ok((response, Some((sender, checkout.host))));
+                        }
+                        Ok(Err(err)) => err,
+                        Err(_) => return Err(timed_out("no response headers in time")),
+                    }
+                }
+                Conn::H2(mut sender) => {
+                    sender.ready().await.map_err(|e| {
+                        FetchError::from_hyper(&e, &format!("HTTP/2 connection to {key}"))
+                    })?;
+                    *request.uri_mut() = uri.clone();
+                    request.headers_mut().remove(header::HOST);
+                    let response = sender.try_send_request(request);
+                    match timeout_at(first_byte_deadline.into(), response).await {
+                        Ok(Ok(response)) => return Ok((response, None)),
+                        Ok(Err(err)) => err,
+                        Err(_) => return Err(timed_out("no response headers in time")),
+                    }
+                }
+            };
+            match err.take_message() {
+                Some(unsent) if attempt < ATTEMPTS => {
+                    tracing::debug!(%key, reused, "request not sent, retrying: {}", err.error());
+                    request = unsent;
+                }
+                _ => {
+                    return Err(classify_send_error(err.error(), url, reused));
+                }
+            }
+        }
+        Err(FetchError::new(
+            ErrorKind::Connect,
+            format!("{url}: every connection to {key} closed before the request could be sent"),
+        ))
+    }
+}
+
+type H1Return = (
+    hyper::client::conn::http1::SendRequest<ReqBody>,
+    Arc<crate::pool::HostPool>,
+);
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    first_byte: Duration,
+    timeout: Duration,
+    between_bytes: Option<Duration>,
+}
+
+fn tighter(limit: Duration, asked: Option<Duration>) -> Duration {
+    asked.map_or(limit, |asked| asked.min(limit))
+}
+
+fn classify_send_error(err: &hyper::Error, url: &str, reused: bool) -> FetchError {
+    let mut e = FetchError::from_hyper(err, url);
+    if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
+        e.kind = ErrorKind::Connect;
+        if reused {
+            e.message
+                .push_str(" (on a reused keep-alive connection the server had closed)");
+        }
+    }
+    e
+}
+
+/// The `Location` of a redirect response, if this is one.
+fn redirect_target(status: StatusCode, headers: &HeaderMap) -> Option<String> {
+    match status {
+        StatusCode::MOVED_PERMANENTLY
+        | StatusCode::FOUND
+        | StatusCode::SEE_OTHER
+        | StatusCode::TEMPORARY_REDIRECT
+        | StatusCode::PERMANENT_REDIRECT => headers
+            .get(header::LOCATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        _ => None,
+    }
+}
+
+/// Browsers turn a 303, and a POST answered by 301 or 302, into a GET.
+fn redirect_changes_to_get(status: StatusCode, method: &Method) -> bool {
+    status == StatusCode::SEE_OTHER
+        || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+            && *method == Method::POST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use url::Url;
+
+    #[test]
+    fn redirect_method_rules() {
+        assert!(redirect_changes_to_get(StatusCode::SEE_OTHER, &Method::PUT));
+        assert!(redirect_changes_to_get(StatusCode::FOUND, &Method::POST));
+        assert!(!redirect_changes_to_get(StatusCode::FOUND, &Method::PUT));
+        assert!(!redirect_changes_to_get(
+            StatusCode::TEMPORARY_REDIRECT,
+            &Method::POST
+        ));
+    }
+
+    #[test]
+    fn tighter_only_tightens() {
+        let limit = Duration::from_secs(60);
+        assert_eq!(tighter(limit, None), limit);
+        assert_eq!(tighter(limit, Some(Duration::from_secs(5))).as_secs(), 5);
+        assert_eq!(tighter(limit, Some(Duration::from_secs(500))), limit);
+    }
+
+    #[test]
+    fn url_normalisation_feeds_host_key() {
+        let url = Url::parse("HTTP://Example.COM:80/a?b").unwrap();
+        let key = HostKey::from_uri(&url.as_str().parse().unwrap()).unwrap();
+        assert_eq!(key.to_string(), "http://example.com:80");
+    }
+}

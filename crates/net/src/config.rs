@@ -1,0 +1,96 @@
+use std::time::Duration;
+
+/// Settings of a [`Client`](crate::Client). Every field has a documented
+/// default; build one with `ClientConfig { concurrency: 16, ..Default::default() }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Requests in flight at once, across all hosts and all sessions.
+    /// A request holds its slot until its response body is read or dropped.
+    /// Default: 64.
+    pub concurrency: usize,
+    /// Open connections per host (scheme, host and port), idle ones included.
+    /// Default: 8.
+    pub per_host: usize,
+    /// Time to resolve the host and establish TCP (and TLS). Default: 10 s.
+    pub connect_timeout: Duration,
+    /// Time from sending a request to the response headers. Default: 30 s.
+    pub first_byte_timeout: Duration,
+    /// Time for the whole request, body included, redirects included.
+    /// Default: 60 s.
+    pub request_timeout: Duration,
+    /// How long an idle keep-alive connection is kept for reuse. Default: 90 s.
+    pub idle_timeout: Duration,
+    /// Redirects [`Session::fetch`](crate::Session::fetch) follows before it
+    /// gives up with `too-many-redirects`. Default: 10.
+    pub max_redirects: u32,
+    /// Largest response body accepted, in bytes; a larger one fails with
+    /// `too-large` and its connection is dropped. Default: 16 MiB.
+    pub max_response_bytes: u64,
+    /// `user-agent` sent when a request has none.
+    /// Default: `crawlbox/<version> (+https://github.com/crawlbox/crawlbox)`.
+    pub user_agent: String,
+}
+
+/// The default `user-agent`.
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "crawlbox/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/crawlbox/crawlbox)"
+);
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            per_host: 8,
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(90),
+            max_redirects: 10,
+            max_response_bytes: 16 * 1024 * 1024,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+        }
+    }
+}
+
+/// A [`ClientConfig`] that cannot work.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `concurrency` is 0.
+    #[error("concurrency must be at least 1")]
+    ZeroConcurrency,
+    /// `per_host` is 0.
+    #[error("per-host connections must be at least 1")]
+    ZeroPerHost,
+    /// A timeout is zero.
+    #[error("the {0} timeout must be longer than zero")]
+    ZeroTimeout(&'static str),
+    /// The user agent is not a valid header value.
+    #[error("the user agent {0:?} is not a valid header value")]
+    InvalidUserAgent(String),
+}
+
+impl ClientConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.concurrency == 0 {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        if self.per_host == 0 {
+            return Err(ConfigError::ZeroPerHost);
+        }
+        for (name, value) in [
+            ("connect", self.connect_timeout),
+            ("first-byte", self.first_byte_timeout),
+            ("request", self.request_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::ZeroTimeout(name));
+            }
+        }
+        if http::HeaderValue::from_str(&self.user_agent).is_err() {
+            return Err(ConfigError::InvalidUserAgent(self.user_agent.clone()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! Opening connections: resolve, TCP connect, TLS with ALPN.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::pool::HostKey;
+use crate::{ErrorKind, FetchError};
+
+/// The protocol a new connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// A TCP or TLS stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+pub(crate) struct Connector {
+    tls: TlsConnector,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Self {
+            tls: TlsConnector::from(Arc::new(config)),
+            timeout,
+        }
+    }
+
+    /// Opens a connection to `key`, within the connect timeout.
+    pub(crate) async fn connect(&self, key: &HostKey) -> Result<(Stream, Protocol), FetchError> {
+        tokio::time::timeout(self.timeout, self.connect_inner(key))
+            .await
+            .unwrap_or_else(|_| {
+                Err(FetchError::new(
+                    ErrorKind::Timeout,
+                    format!("connecting to {key} took longer than {:?}", self.timeout),
+                ))
+            })
+    }
+
+    async fn connect_inner(&self, key: &HostKey) -> Result<(Stream, Protocol), FetchError> {
+        let addrs = resolve(key).await?;
+        let tcp = connect_any(key, &addrs).await?;
+        if !key.tls {
+            return Ok((Stream::Tcp(tcp), Protocol::Http1));
+        }
+        let name = match key.ip() {
+            Some(ip) => ServerName::IpAddress(ip.into()),
+            None => ServerName::try_from(key.host.to_string()).map_err(|e| {
+                FetchError::invalid(format!("{:?} is not a valid TLS server name: {e}", key.host))
+            })?,
+        };
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| FetchError::new(ErrorKind::Tls, format!("TLS with {key}: {e}")))?;
+        let protocol = match tls.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Protocol::Http2,
+            _ => Protocol::Http1,
+        };
+        Ok((Stream::Tls(Box::new(tls)), protocol))
+    }
+}
+
+async fn resolve(key: &HostKey) -> Result<Vec<SocketAddr>, FetchError> {
+    if let Some(ip) = key.ip() {
+        return Ok(vec![SocketAddr::new(ip, key.port)]);
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((&*key.host, key.port))
+        .await
+        .map_err(|e| FetchError::new(ErrorKind::Dns, format!("resolving {}: {e}", key.host)))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(FetchError::new(
+            ErrorKind::Dns,
+            format!("{} has no addresses", key.host),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Tries each address in turn; returns the first connection made.
+async fn connect_any(key: &HostKey, addrs: &[SocketAddr]) -> Result<TcpStream, FetchError> {
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => {
+                // Requests are written whole; Nagle would only add latency.
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    let (addr, err) = last.expect("resolve returns at least one address");
+    Err(FetchError::new(
+        ErrorKind::Connect,
+        format!("connecting to {key} ({addr}): {err}"),
+    ))
+}
+
+impl HostKey {
+    /// The host as an IP address, if it is an IP literal.
+    fn ip(&self) -> Option<IpAddr> {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host.parse().ok()
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

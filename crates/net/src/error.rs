@@ -1,0 +1,108 @@
+use std::fmt;
+
+/// What kind of failure a [`FetchError`] is. Stable names (see
+/// [`ErrorKind::as_str`]) are used in stats and in the guest interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The request is malformed: bad URL, method, header or scheme.
+    InvalidRequest,
+    /// The host name could not be resolved.
+    Dns,
+    /// No connection could be made, or it broke while sending.
+    Connect,
+    /// The TLS handshake failed.
+    Tls,
+    /// A connect, first-byte or whole-request timeout expired.
+    Timeout,
+    /// The response body exceeded the size limit.
+    TooLarge,
+    /// Policy refused the request.
+    Denied,
+    /// The server broke the protocol or closed the connection early.
+    Protocol,
+    /// Too many redirects, or a redirect loop.
+    TooManyRedirects,
+}
+
+impl ErrorKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Dns,
+        ErrorKind::Connect,
+        ErrorKind::Tls,
+        ErrorKind::Timeout,
+        ErrorKind::TooLarge,
+        ErrorKind::Denied,
+        ErrorKind::Protocol,
+        ErrorKind::TooManyRedirects,
+    ];
+
+    /// The kebab-case name, as in the WIT `fetch-error` variant.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid-request",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::TooLarge => "too-large",
+            ErrorKind::Denied => "denied",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::TooManyRedirects => "too-many-redirects",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed request: its [`ErrorKind`] and a message that names what failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct FetchError {
+    /// What kind of failure this is.
+    pub kind: ErrorKind,
+    /// A human-readable description, naming the URL or host where useful.
+    pub message: String,
+}
+
+impl FetchError {
+    /// A new error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidRequest, message)
+    }
+
+    /// Classifies an error from hyper while a request or response is under way.
+    pub(crate) fn from_hyper(err: &hyper::Error, what: &str) -> Self {
+        let kind = if err.is_timeout() {
+            ErrorKind::Timeout
+        } else if err.is_parse_too_large() {
+            ErrorKind::TooLarge
+        } else {
+            ErrorKind::Protocol
+        };
+        let mut message = format!("{what}: {err}");
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::new(kind, message)
+    }
+}

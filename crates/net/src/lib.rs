@@ -1,0 +1,51 @@
+//! crawlbox's outgoing HTTP client.
+//!
+//! One [`Client`] per process holds one connection pool shared by every
+//! plugin and both guest paths (`wasi:http` and `crawlbox:plugin/host`):
+//!
+//! * HTTP/1.1 keep-alive, and HTTP/2 when a TLS server offers it by ALPN;
+//! * a global cap on requests in flight ([`ClientConfig::concurrency`],
+//!   default 64), held from sending a request until its body is read or
+//!   dropped;
+//! * a hard cap on open connections per host ([`ClientConfig::per_host`],
+//!   default 8), enforced where connections are opened, so the pool can never
+//!   exceed it;
+//! * connect, first-byte and whole-request timeouts (10 s, 30 s and 60 s by
+//!   default), and a limit on the size of a response body (16 MiB);
+//! * per-run statistics ([`Stats`]): requests, responses by status, bytes,
+//!   errors by kind, latency percentiles.
+//!
+//! A run talks to the client through a [`Session`], which owns that run's
+//! statistics:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use crawlbox_net::{Client, ClientConfig, Request};
+//!
+//! let client = Client::new(ClientConfig::default())?;
+//! let session = client.session();
+//! let response = session.fetch(Request::get("http://127.0.0.1:8080/")?).await?;
+//! println!("{} {} bytes", response.status, response.body.len());
+//! println!("{:?}", session.stats().snapshot());
+//! # Ok(()) }
+//! ```
+//!
+//! This crate knows nothing of WebAssembly: the runtime adapts guest calls to
+//! [`Session::fetch`] (buffered, redirects followed) and [`Session::send`]
+//! (streaming, for `wasi:http`).
+
+mod body;
+mod client;
+mod config;
+mod connect;
+mod error;
+mod pool;
+mod request;
+mod stats;
+
+pub use body::ResponseBody;
+pub use client::{Client, SendOptions, Session};
+pub use config::{ClientConfig, ConfigError};
+pub use error::{ErrorKind, FetchError};
+pub use request::{Request, Response};
+pub use stats::{LatencySummary, Stats, StatsSnapshot};

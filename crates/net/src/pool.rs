@@ -1,0 +1,339 @@
+//! The connection pool: keep-alive reuse with a hard cap on connections per host.
+//!
+//! hyper-util's legacy pool races a new connect against waiting for an idle
+//! connection and lets the losing connect finish in the background, so it
+//! opens more sockets than any semaphore on requests allows. This pool never
+//! does: a connection is only opened while holding one of the host's
+//! `per_host` slots, and the slot is released only when the connection
+//! closes. A request that finds no idle connection and no free slot waits for
+//! whichever comes first: a connection handed back, or a slot freed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use crate::connect::{Connector, Protocol, Stream};
+use crate::{ErrorKind, FetchError};
+
+/// Request bodies are buffered: small, and replayable on a stale connection.
+pub(crate) type ReqBody = Full<Bytes>;
+
+/// Where a connection goes: scheme, lower-case host, port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct HostKey {
+    pub(crate) tls: bool,
+    pub(crate) host: Arc<str>,
+    pub(crate) port: u16,
+}
+
+impl HostKey {
+    pub(crate) fn from_uri(uri: &Uri) -> Result<Self, FetchError> {
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => {
+                return Err(FetchError::invalid(format!(
+                    "unsupported scheme {other:?} in {uri}: only http and https are supported"
+                )));
+            }
+            None => return Err(FetchError::invalid(format!("URL {uri} has no scheme"))),
+        };
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| FetchError::invalid(format!("URL {uri} has no host")))?;
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Self {
+            tls,
+            host: host.to_ascii_lowercase().into(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for HostKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// Connection counters shared by the pool and its connection tasks.
+#[derive(Debug, Default)]
+pub(crate) struct ConnCounters {
+    /// Connections opened since the client was made.
+    pub(crate) opened: AtomicU64,
+    /// Connections open now.
+    pub(crate) open: AtomicU64,
+}
+
+/// A connection checked out of the pool for one request.
+pub(crate) enum Conn {
+    H1(http1::SendRequest<ReqBody>),
+    H2(http2::SendRequest<ReqBody>),
+}
+
+pub(crate) struct Checkout {
+    pub(crate) conn: Conn,
+    pub(crate) host: Arc<HostPool>,
+    /// Whether the connection served a request before (and so may have been
+    /// closed by the server meanwhile).
+    pub(crate) reused: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    hosts: Mutex<HashMap<HostKey, Arc<HostPool>>>,
+    connector: Connector,
+    per_host: usize,
+    idle_timeout: Duration,
+    counters: Arc<ConnCounters>,
+}
+
+/// The connections of one host.
+pub(crate) struct HostPool {
+    key: HostKey,
+    /// One permit per open connection; a connection task holds its permit.
+    slots: Arc<Semaphore>,
+    state: Mutex<HostState>,
+    /// Signalled when a connection is handed back or an h2 connection appears.
+    returned: Notify,
+    idle_timeout: Duration,
+}
+
+#[derive(Default)]
+struct HostState {
+    /// Idle HTTP/1 connections, most recently used last.
+    idle: Vec<(http1::SendRequest<ReqBody>, Instant)>,
+    /// A shared HTTP/2 connection, when the host speaks h2.
+    h2: Option<http2::SendRequest<ReqBody>>,
+}
+
+impl fmt::Debug for HostPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostPool")
+            .field("key", &self.key)
+            .field("free_slots", &self.slots.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(
+        connector: Connector,
+        per_host: usize,
+        idle_timeout: Duration,
+        counters: Arc<ConnCounters>,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            hosts: Mutex::new(HashMap::new()),
+            connector,
+            per_host,
+            idle_timeout,
+            counters,
+        });
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(reap_idle(Arc::downgrade(&shared)));
+        }
+        Self { shared }
+    }
+
+    fn host(&self, key: &HostKey) -> Arc<HostPool> {
+        let mut hosts = self.shared.hosts.lock().expect("pool lock");
+        if let Some(host) = hosts.get(key) {
+            return host.clone();
+        }
+        let host = Arc::new(HostPool {
+            key: key.clone(),
+            slots: Arc::new(Semaphore::new(self.shared.per_host)),
+            state: Mutex::new(HostState::default()),
+            returned: Notify::new(),
+            idle_timeout: self.shared.idle_timeout,
+        });
+        hosts.insert(key.clone(), host.clone());
+        host
+    }
+
+    /// Checks out a connection to `key`: an idle one, a new one if the host
+    /// has a free slot, or else the first of those two to become available.
+    pub(crate) async fn checkout(&self, key: &HostKey) -> Result<Checkout, FetchError> {
+        let host = self.host(key);
+        loop {
+            let returned = host.returned.notified();
+            tokio::pin!(returned);
+            {
+                let mut state = host.state.lock().expect("host lock");
+                if let Some(conn) = state.take_ready(host.idle_timeout) {
+                    return Ok(Checkout {
+                        conn,
+                        host: host.clone(),
+                        reused: true,
+                    });
+                }
+                // Register for a hand-back before releasing the lock, so one
+                // that happens in between is not missed.
+                returned.as_mut().enable();
+            }
+            let permit = match host.slots.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => tokio::select! {
+                    () = &mut returned => continue,
+                    permit = host.slots.clone().acquire_owned() => {
+                        permit.expect("host slots are never closed")
+                    }
+                },
+            };
+            let conn = self.open(&host, permit).await?;
+            return Ok(Checkout {
+                conn,
+                host: host.clone(),
+                reused: false,
+            });
+        }
+    }
+
+    /// Opens a connection holding `permit`; the permit is released when the
+    /// connection closes.
+    async fn open(
+        &self,
+        host: &Arc<HostPool>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Conn, FetchError> {
+        let (stream, protocol) = self.shared.connector.connect(&host.key).await?;
+        let counters = self.shared.counters.clone();
+        counters.opened.fetch_add(1, Ordering::Relaxed);
+        counters.open.fetch_add(1, Ordering::Relaxed);
+        let guard = ConnGuard {
+            _permit: permit,
+            counters,
+        };
+        let io = TokioIo::new(stream);
+        let handshake_err =
+            |e: hyper::Error| FetchError::new(ErrorKind::Protocol, format!("{}: {e}", host.key));
+        match protocol {
+            Protocol::Http1 => {
+                let (sender, conn) = http1::Builder::new()
+                    .handshake::<TokioIo<Stream>, ReqBody>(io)
+                    .await
+                    .map_err(handshake_err)?;
+                let key = host.key.clone();
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    if let Err(e) = conn.await {
+                        tracing::debug!(host = %key, "connection closed: {e}");
+                    }
+                });
+                Ok(Conn::H1(sender))
+            }
+            Protocol::Http2 => {
+                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .handshake::<TokioIo<Stream>, ReqBody>(io)
+                    .await
+                    .map_err(handshake_err)?;
+                let key = host.key.clone();
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    if let Err(e) = conn.await {
+                        tracing::debug!(host = %key, "h2 connection closed: {e}");
+                    }
+                });
+                host.state.lock().expect("host lock").h2 = Some(sender.clone());
+                host.returned.notify_waiters();
+                Ok(Conn::H2(sender))
+            }
+        }
+    }
+}
+
+impl HostState {
+    fn take_ready(&mut self, idle_timeout: Duration) -> Option<Conn> {
+        if let Some(h2) = &self.h2 {
+            if !h2.is_closed() {
+                return Some(Conn::H2(h2.clone()));
+            }
+            self.h2 = None;
+        }
+        while let Some((sender, since)) = self.idle.pop() {
+            if !sender.is_closed() && since.elapsed() < idle_timeout {
+                return Some(Conn::H1(sender));
+            }
+        }
+        None
+    }
+
+    fn drop_stale(&mut self, idle_timeout: Duration) {
+        self.idle
+            .retain(|(sender, since)| !sender.is_closed() && since.elapsed() < idle_timeout);
+    }
+}
+
+impl HostPool {
+    /// Hands an HTTP/1 connection back after its response body was read.
+    pub(crate) fn put_back(&self, sender: http1::SendRequest<ReqBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        self.state
+            .lock()
+            .expect("host lock")
+            .idle
+            .push((sender, Instant::now()));
+        self.returned.notify_one();
+    }
+}
+
+/// Held by a connection task: frees the host slot and counts the close.
+struct ConnGuard {
+    _permit: OwnedSemaphorePermit,
+    counters: Arc<ConnCounters>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.counters.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Closes idle connections past the idle timeout, until the pool is dropped.
+async fn reap_idle(shared: Weak<Shared>) {
+    let period = match shared.upgrade() {
+        Some(s) => (s.idle_timeout / 2).max(Duration::from_secs(1)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let hosts: Vec<_> = shared
+            .hosts
+            .lock()
+            .expect("pool lock")
+            .values()
+            .cloned()
+            .collect();
+        for host in hosts {
+            host.state
+                .lock()
+                .expect("host lock")
+                .drop_stale(shared.idle_timeout);
+        }
+    }
+}

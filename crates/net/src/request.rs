@@ -1,0 +1,108 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use url::Url;
+
+use crate::FetchError;
+
+/// A request for [`Session::fetch`](crate::Session::fetch): the body is
+/// buffered, so the request can be replayed on a redirect.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// An absolute `http` or `https` URL.
+    pub url: Url,
+    /// Request headers. A `user-agent` is added when absent.
+    pub headers: HeaderMap,
+    /// The body; empty for none.
+    pub body: Bytes,
+    /// A whole-request timeout tighter than the client's, if any.
+    pub timeout: Option<Duration>,
+}
+
+impl Request {
+    /// A request with `method` (as on the wire, e.g. `GET`) to `url`.
+    ///
+    /// Fails with `invalid-request` if the method is not a valid token or the
+    /// URL is not an absolute `http`/`https` URL with a host.
+    pub fn new(method: &str, url: &str) -> Result<Self, FetchError> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| FetchError::invalid(format!("invalid HTTP method {method:?}")))?;
+        Ok(Self {
+            method,
+            url: parse_url(url)?,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            timeout: None,
+        })
+    }
+
+    /// A `GET` request to `url`.
+    pub fn get(url: &str) -> Result<Self, FetchError> {
+        Self::new("GET", url)
+    }
+
+    /// Appends a header; fails with `invalid-request` on an invalid name or
+    /// value (for example one containing CR or LF).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, FetchError> {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| FetchError::invalid(format!("invalid header name {name:?}")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            FetchError::invalid(format!("invalid value for header {name:?}: {value:?}"))
+        })?;
+        self.headers.append(header, value);
+        Ok(self)
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets a whole-request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Parses an absolute `http`/`https` URL.
+pub(crate) fn parse_url(url: &str) -> Result<Url, FetchError> {
+    let parsed =
+        Url::parse(url).map_err(|e| FetchError::invalid(format!("invalid URL {url:?}: {e}")))?;
+    match parsed.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(FetchError::invalid(format!(
+                "unsupported scheme {other:?} in {url:?}: only http and https are supported"
+            )));
+        }
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(FetchError::invalid(format!("URL {url:?} has no host")));
+    }
+    Ok(parsed)
+}
+
+/// A response from [`Session::fetch`](crate::Session::fetch), body read in full.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status code.
+    pub status: StatusCode,
+    /// The final URL, after redirects.
+    pub url: Url,
+    /// The headers of the final response.
+    pub headers: HeaderMap,
+    /// The body of the final response.
+    pub body: Bytes,
+    /// The HTTP version of the final response.
+    pub version: Version,
+    /// Time from sending the first request to the end of the last body,
+    /// excluding time spent waiting for a slot under the caps.
+    pub elapsed: Duration,
+    /// Redirects followed to get here.
+    pub redirects: u32,
+}

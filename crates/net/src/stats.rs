@@ -1,0 +1,151 @@
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::ErrorKind;
+
+/// Counters of one [`Session`](crate::Session): what a run did on the network.
+///
+/// Updated as requests go; [`Stats::snapshot`] reads them at any time (the
+/// progress line does, several times a second).
+#[derive(Debug)]
+pub struct Stats {
+    requests: AtomicU64,
+    in_flight: AtomicU64,
+    bytes: AtomicU64,
+    errors: [AtomicU64; ErrorKind::ALL.len()],
+    responses: Mutex<BTreeMap<u16, u64>>,
+    /// Time to the end of the response body, in microseconds.
+    latency: Mutex<Histogram<u64>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            errors: Default::default(),
+            responses: Mutex::new(BTreeMap::new()),
+            // 1 µs to 1 hour at 3 significant digits; larger values saturate.
+            latency: Mutex::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            ),
+        }
+    }
+}
+
+/// A point-in-time copy of [`Stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Requests sent (each redirect hop and each retry counts).
+    pub requests: u64,
+    /// Requests sent whose response body has not ended yet.
+    pub in_flight: u64,
+    /// Responses received, by status code.
+    pub responses: BTreeMap<u16, u64>,
+    /// Response body bytes received.
+    pub bytes: u64,
+    /// Failed requests, by kind. Kinds with no failures are left out.
+    pub errors: BTreeMap<ErrorKind, u64>,
+    /// Latency of completed responses.
+    pub latency: LatencySummary,
+}
+
+impl StatsSnapshot {
+    /// Responses plus errors: requests that have finished one way or another.
+    pub fn finished(&self) -> u64 {
+        self.responses.values().sum::<u64>() + self.error_count()
+    }
+
+    /// All errors, of any kind.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// Latency percentiles, from sending a request to the end of its body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencySummary {
+    /// Responses measured.
+    pub count: u64,
+    /// Median.
+    pub p50: Duration,
+    /// 95th percentile.
+    pub p95: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Slowest.
+    pub max: Duration,
+}
+
+impl Stats {
+    pub(crate) fn request_started(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request_ended(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn response(&self, status: u16) {
+        *self
+            .responses
+            .lock()
+            .expect("stats lock")
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    pub(crate) fn bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn latency(&self, elapsed: Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.latency
+            .lock()
+            .expect("stats lock")
+            .saturating_record(micros.max(1));
+    }
+
+    /// Counts a failed request. The client counts its own failures; callers
+    /// use this for requests they refuse before reaching it.
+    pub fn record_error(&self, kind: ErrorKind) {
+        self.errors[kind.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let errors = ErrorKind::ALL
+            .iter()
+            .filter_map(|&kind| {
+                let n = self.errors[kind.index()].load(Ordering::Relaxed);
+                (n > 0).then_some((kind, n))
+            })
+            .collect();
+        let latency = {
+            let h = self.latency.lock().expect("stats lock");
+            let at = |q: f64| Duration::from_micros(h.value_at_quantile(q));
+            LatencySummary {
+                count: h.len(),
+                p50: at(0.50),
+                p95: at(0.95),
+                p99: at(0.99),
+                max: Duration::from_micros(h.max()),
+            }
+        };
+        StatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            responses: self.responses.lock().expect("stats lock").clone(),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            errors,
+            latency,
+        }
+    }
+}
