@@ -1,1 +1,50 @@
+//! crawlbox's WebAssembly runtime: runs untrusted scraping plugins.
+//!
+//! A [`Runtime`] holds one wasmtime [`Engine`](wasmtime::Engine) (async,
+//! epoch interruption), one component linker and the process's
+//! [`crawlbox_net::Client`]. [`Runtime::load`] compiles a plugin once and
+//! pre-instantiates it; [`Runtime::run`] gives each run a fresh instance
+//! with its own store, limits, network [`Session`](crawlbox_net::Session)
+//! and record sink.
+//!
+//! What a plugin gets:
+//! * `crawlbox:plugin/host` (fetch, fetch-all, emit, log), see `wit/plugin.wit`;
+//! * `wasi:http/outgoing-handler`, served by the same pooled client;
+//! * WASI 0.2 CLI basics: clocks, random, an empty stdin, stdout and stderr
+//!   that go to the log (never into the records), exit.
+//!
+//! What it does not get: preopened directories, environment variables,
+//! arguments, sockets (`wasi:sockets` calls are refused), the host's stdin.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! use crawlbox_net::{Client, ClientConfig};
+//! use crawlbox_runtime::{Limits, Runtime, RecordSink};
+//!
+//! struct Stdout;
+//! impl RecordSink for Stdout {
+//!     fn write(&self, _plugin: &str, record: &str) -> std::io::Result<()> {
+//!         println!("{record}");
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let runtime = Runtime::new(Client::new(ClientConfig::default())?)?;
+//! let plugin = runtime.load("crawler", &std::fs::read("crawler.wasm")?)?;
+//! let session = runtime.client().session();
+//! let report = runtime.run(&plugin, "{}", &Limits::default(), session, Arc::new(Stdout)).await;
+//! println!("{:?} after {} records", report.outcome, report.records);
+//! # Ok(()) }
+//! ```
 
+mod engine;
+mod host;
+mod http_hooks;
+mod output;
+mod run;
+mod state;
+
+pub use engine::{LoadError, Plugin, Runtime};
+pub use output::RecordSink;
+pub use run::{Limits, Outcome, RunReport};

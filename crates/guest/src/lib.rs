@@ -1,0 +1,297 @@
+//! Write [crawlbox](https://github.com/crawlbox/crawlbox) scraping plugins in Rust.
+//!
+//! A plugin is a WebAssembly component for `wasm32-wasip2`. It decides what
+//! to fetch and what to emit; the crawlbox host does the fetching (through
+//! one pooled, capped HTTP client) and writes the records.
+//!
+//! ```no_run
+//! use crawlbox_guest::{Plugin, Request, emit, fetch_all, info};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Deserialize)]
+//! struct Input { urls: Vec<String> }
+//!
+//! #[derive(Serialize)]
+//! struct Page { url: String, status: u16, bytes: usize }
+//!
+//! struct Sizes;
+//!
+//! impl Plugin for Sizes {
+//!     fn run(input: &str) -> crawlbox_guest::Result<()> {
+//!         let input: Input = crawlbox_guest::parse_input(input)?;
+//!         let requests = input.urls.iter().map(|u| Request::get(u));
+//!         for result in fetch_all(requests) {
+//!             match result {
+//!                 Ok(resp) => emit(&Page { url: resp.url.clone(), status: resp.status, bytes: resp.body.len() })?,
+//!                 Err(err) => info!("skipped: {err}"),
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! crawlbox_guest::export_plugin!(Sizes);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` and run it
+//! with `crawlbox run target/wasm32-wasip2/release/sizes.wasm --input '{"urls": [...]}'`.
+//!
+//! The standard `wasi:http` interface works too (for example through the
+//! `wstd` crate): those requests go through the same pool and caps.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Raw bindings generated from crawlbox's WIT (`crawlbox:plugin/scraper`).
+/// Prefer the functions at the crate root.
+#[allow(missing_docs, missing_debug_implementations, unused_qualifications)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "crawlbox:plugin/scraper",
+        pub_export_macro: true,
+        export_macro_name: "export_scraper",
+        default_bindings_module: "crawlbox_guest::bindings",
+        generate_all,
+    });
+}
+
+use bindings::crawlbox::plugin::host;
+pub use bindings::crawlbox::plugin::host::{FetchError, HttpVersion, Level, Request, Response};
+
+/// Errors a plugin returns from [`Plugin::run`]: anything that converts into
+/// [`anyhow::Error`], so `?` works on most error types.
+pub type Error = anyhow::Error;
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub use anyhow::{Context, anyhow, bail};
+
+/// A crawlbox plugin. Implement it and name the type in [`export_plugin!`].
+pub trait Plugin {
+    /// Runs the plugin. `input` is the JSON text the user passed with
+    /// `--input` (`null` when none was given); see [`parse_input`].
+    /// An error ends the run with its message; records already emitted are kept.
+    fn run(input: &str) -> Result<()>;
+}
+
+/// Exports a [`Plugin`] implementation as the component's `run` function.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            struct __CrawlboxExport;
+            impl $crate::bindings::Guest for __CrawlboxExport {
+                fn run(input: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                    <$plugin as $crate::Plugin>::run(&input).map_err(|e| ::std::format!("{e:#}"))
+                }
+            }
+            $crate::bindings::export_scraper!(__CrawlboxExport with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Parses the run's input JSON into `T`, with an error that says what is wrong.
+pub fn parse_input<T: serde::de::DeserializeOwned>(input: &str) -> Result<T> {
+    serde_json::from_str(input).with_context(|| format!("invalid input {input}"))
+}
+
+impl Request {
+    /// A request with `method` (e.g. `"POST"`) to `url`.
+    pub fn new(method: &str, url: impl Into<String>) -> Self {
+        Request {
+            method: method.to_owned(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms: None,
+        }
+    }
+
+    /// A `GET` request to `url`.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new("GET", url)
+    }
+
+    /// A `POST` request to `url` with `body`.
+    pub fn post(url: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        Self::new("POST", url).body(body)
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Sets a timeout for the whole request (the host's limit still applies).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        self
+    }
+}
+
+impl From<&str> for Request {
+    fn from(url: &str) -> Self {
+        Request::get(url)
+    }
+}
+
+impl From<String> for Request {
+    fn from(url: String) -> Self {
+        Request::get(url)
+    }
+}
+
+impl From<&String> for Request {
+    fn from(url: &String) -> Self {
+        Request::get(url.as_str())
+    }
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The body parsed as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("the body of {} is not the expected JSON", self.url))
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Time from sending the request to the end of the body.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_micros(self.elapsed_us)
+    }
+}
+
+impl FetchError {
+    /// The kind of failure, e.g. `"timeout"` (the WIT case name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::InvalidRequest(_) => "invalid-request",
+            FetchError::Dns(_) => "dns",
+            FetchError::Connect(_) => "connect",
+            FetchError::Tls(_) => "tls",
+            FetchError::Timeout(_) => "timeout",
+            FetchError::TooLarge(_) => "too-large",
+            FetchError::Denied(_) => "denied",
+            FetchError::Protocol(_) => "protocol",
+            FetchError::TooManyRedirects(_) => "too-many-redirects",
+        }
+    }
+
+    /// The host's description of what failed.
+    pub fn message(&self) -> &str {
+        match self {
+            FetchError::InvalidRequest(m)
+            | FetchError::Dns(m)
+            | FetchError::Connect(m)
+            | FetchError::Tls(m)
+            | FetchError::Timeout(m)
+            | FetchError::TooLarge(m)
+            | FetchError::Denied(m)
+            | FetchError::Protocol(m)
+            | FetchError::TooManyRedirects(m) => m,
+        }
+    }
+}
+
+
+/// Fetches one URL (or [`Request`]), following redirects; the body is read
+/// in full. A non-2xx status is a response, not an error.
+pub fn fetch(request: impl Into<Request>) -> Result<Response, FetchError> {
+    host::fetch(&request.into())
+}
+
+/// Fetches many requests concurrently under the host's caps, in one call to
+/// the host. Results come back in the order of `requests`.
+pub fn fetch_all<R: Into<Request>>(
+    requests: impl IntoIterator<Item = R>,
+) -> Vec<Result<Response, FetchError>> {
+    let requests: Vec<Request> = requests.into_iter().map(Into::into).collect();
+    host::fetch_all(&requests)
+}
+
+/// Why [`emit`] failed.
+#[derive(Debug)]
+pub enum EmitError {
+    /// The record could not be serialised to JSON.
+    Serialize(serde_json::Error),
+    /// The host refused it (invalid JSON, or an output limit was reached).
+    Refused(String),
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmitError::Serialize(e) => write!(f, "record is not serialisable to JSON: {e}"),
+            EmitError::Refused(e) => write!(f, "the host refused the record: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EmitError {}
+
+/// Emits one output record: any [`serde::Serialize`] value, written by the
+/// host as one line of JSON.
+pub fn emit<T: serde::Serialize + ?Sized>(record: &T) -> Result<(), EmitError> {
+    let json = serde_json::to_string(record).map_err(EmitError::Serialize)?;
+    emit_json(&json)
+}
+
+/// Emits one output record given as JSON text (validated by the host).
+pub fn emit_json(json: &str) -> Result<(), EmitError> {
+    host::emit(json).map_err(EmitError::Refused)
+}
+
+/// Writes `message` to the host's log at `level`.
+pub fn log(level: Level, message: &str) {
+    host::log(level, message);
+}
+
+/// Logs at info level, `format!`-style.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::log($crate::Level::Info, &::std::format!($($arg)*)) };
+}
+
+/// Logs at warn level, `format!`-style.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::log($crate::Level::Warn, &::std::format!($($arg)*)) };
+}
+
+/// Logs at debug level, `format!`-style.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log($crate::Level::Debug, &::std::format!($($arg)*)) };
+}
+
+/// Logs at error level, `format!`-style.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::log($crate::Level::Error, &::std::format!($($arg)*)) };
+}

@@ -1,0 +1,63 @@
+//! `wasi:http/outgoing-handler` served by crawlbox's pooled client instead
+//! of wasmtime-wasi-http's connection-per-request default.
+
+use crawlbox_net::{ErrorKind, FetchError, SendOptions, Session};
+use http_body_util::BodyExt;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The hooks of one plugin run: every request goes to its [`Session`].
+pub(crate) struct HttpHooks {
+    pub(crate) session: Session,
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+
+impl WasiHttpHooks for HttpHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_errors: IoFuture,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>
+    {
+        let session = self.session.clone();
+        Box::new(async move {
+            // Buffer the request body: streaming a guest body straight into
+            // a pooled connection lost requests (see docs/notes), and a
+            // buffered body can be replayed on a stale keep-alive connection.
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await?.to_bytes();
+            let options = SendOptions {
+                first_byte_timeout: options.and_then(|o| o.first_byte_timeout),
+                between_bytes_timeout: options.and_then(|o| o.between_bytes_timeout),
+                timeout: None,
+            };
+            let response = session
+                .send(http::Request::from_parts(parts, body), options)
+                .await
+                .map_err(to_wasi_error)?;
+            let response = response.map(|body| body.map_err(to_wasi_error).boxed_unsync());
+            // The pool drives connections on tasks of its own.
+            Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+        })
+    }
+}
+
+/// `wasi:http` error codes carry no message, so log it here.
+fn to_wasi_error(err: FetchError) -> Error {
+    tracing::debug!(target: "plugin", "wasi:http request failed: {err}");
+    match err.kind {
+        ErrorKind::InvalidRequest => Error::HttpRequestUriInvalid,
+        ErrorKind::Dns => Error::DnsError {
+            rcode: Some(err.message),
+            info_code: None,
+        },
+        ErrorKind::Connect => Error::ConnectionRefused,
+        ErrorKind::Tls => Error::TlsProtocolError,
+        ErrorKind::Timeout => Error::HttpResponseTimeout,
+        ErrorKind::TooLarge => Error::HttpResponseBodySize(None),
+        ErrorKind::Denied => Error::HttpRequestDenied,
+        ErrorKind::Protocol => Error::HttpProtocolError,
+        ErrorKind::TooManyRedirects => Error::LoopDetected,
+    }
+}
