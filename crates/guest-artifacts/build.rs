@@ -16,7 +16,10 @@ const RUST_GUESTS: &[(&str, &str)] = &[
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.join("../..").canonicalize().expect("repository root");
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .expect("repository root");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
     let guests_target = target_dir(&out_dir).join("wasm-guests");
 
@@ -30,7 +33,11 @@ fn main() {
     let mut consts = String::new();
     for (name, konst) in RUST_GUESTS {
         let file = release.join(format!("{}.wasm", name.replace('-', "_")));
-        assert!(file.exists(), "guest {name} was built but {} is missing", file.display());
+        assert!(
+            file.exists(),
+            "guest {name} was built but {} is missing",
+            file.display()
+        );
         consts.push_str(&format!(
             "/// Path of the `{name}` guest component.\npub const {konst}: &str = {:?};\n",
             file.display().to_string()
@@ -49,7 +56,13 @@ fn build_rust_guests(root: &Path, target: &Path) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root.join("guests"))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(target);
     if env::var_os("CARGO_NET_OFFLINE").is_some_and(|v| v == "true") {
         cmd.arg("--offline");

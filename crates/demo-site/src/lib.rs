@@ -42,11 +42,17 @@ use tokio::sync::oneshot;
 pub struct SiteConfig {
     /// Pages under `/page/{n}`. Default: 300.
     pub pages: usize,
+    /// Time each `/page/{n}` takes to answer, like a real server's latency
+    /// (so that requests overlap and caps can be observed). Default: none.
+    pub page_delay: Duration,
 }
 
 impl Default for SiteConfig {
     fn default() -> Self {
-        Self { pages: 300 }
+        Self {
+            pages: 300,
+            page_delay: Duration::ZERO,
+        }
     }
 }
 
@@ -203,7 +209,11 @@ impl Drop for InFlight {
     }
 }
 
-async fn handle(req: Request<Incoming>, config: SiteConfig, counters: Arc<Counters>) -> Response<Body> {
+async fn handle(
+    req: Request<Incoming>,
+    config: SiteConfig,
+    counters: Arc<Counters>,
+) -> Response<Body> {
     counters.requests.fetch_add(1, Ordering::SeqCst);
     if req.version() == http::Version::HTTP_2 {
         counters.http2_requests.fetch_add(1, Ordering::SeqCst);
@@ -230,7 +240,12 @@ async fn route(req: Request<Incoming>, config: SiteConfig) -> Response<Body> {
     match segments.as_slice() {
         [""] => html(index_page(config)),
         ["page", n] => match n.parse::<usize>() {
-            Ok(n) if n < config.pages => html(page(n, config.pages)),
+            Ok(n) if n < config.pages => {
+                if !config.page_delay.is_zero() {
+                    tokio::time::sleep(config.page_delay).await;
+                }
+                html(page(n, config.pages))
+            }
             _ => status(StatusCode::NOT_FOUND),
         },
         ["small"] => text(SMALL.repeat(16)),
@@ -249,7 +264,11 @@ async fn route(req: Request<Incoming>, config: SiteConfig) -> Response<Body> {
             Ok(ms) => slow_body(Duration::from_millis(ms)),
             Err(_) => status(StatusCode::BAD_REQUEST),
         },
-        ["status", code] => match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+        ["status", code] => match code
+            .parse::<u16>()
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+        {
             Some(code) => status(code),
             None => status(StatusCode::BAD_REQUEST),
         },
@@ -332,11 +351,20 @@ fn slow_body(delay: Duration) -> Response<Body> {
 
 async fn echo(req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let json = serde_json::json!({
         "method": parts.method.as_str(),
@@ -378,7 +406,9 @@ pub fn page(n: usize, pages: usize) -> String {
          <h1>Page {n}</h1>\n<p>This is page {n} of {pages} on the crawlbox demo site.</p>\n<ul>\n"
     );
     for link in links_of(n, pages) {
-        body.push_str(&format!("  <li><a href=\"/page/{link}\">Page {link}</a></li>\n"));
+        body.push_str(&format!(
+            "  <li><a href=\"/page/{link}\">Page {link}</a></li>\n"
+        ));
     }
     // Off-site links and a fragment: a same-site crawler must skip them.
     body.push_str(

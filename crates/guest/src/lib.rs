@@ -83,11 +83,13 @@ macro_rules! export_plugin {
         const _: () = {
             struct __CrawlboxExport;
             impl $crate::bindings::Guest for __CrawlboxExport {
-                fn run(input: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                fn run(
+                    input: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     <$plugin as $crate::Plugin>::run(&input).map_err(|e| ::std::format!("{e:#}"))
                 }
             }
-            $crate::bindings::export_scraper!(__CrawlboxExport with_types_in $crate::bindings);
+    $crate::bindings::export_scraper!(__CrawlboxExport with_types_in $crate::bindings);
         };
     };
 }
@@ -218,7 +220,6 @@ impl FetchError {
         }
     }
 }
-
 
 /// Fetches one URL (or [`Request`]), following redirects; the body is read
 /// in full. A non-2xx status is a response, not an error.

@@ -372,9 +372,8 @@ impl Session {
                     }
                     *request.uri_mut() = origin_form.clone();
                     if !request.headers().contains_key(header::HOST) {
-                        let host = HeaderValue::from_str(&authority).map_err(|_| {
-                            FetchError::invalid(format!("invalid host in {url}"))
-                        })?;
+                        let host = HeaderValue::from_str(&authority)
+                            .map_err(|_| FetchError::invalid(format!("invalid host in {url}")))?;
                         request.headers_mut().insert(header::HOST, host);
                     }
                     let response = sender.try_send_request(request);

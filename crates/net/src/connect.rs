@@ -82,7 +82,10 @@ impl Connector {
         let name = match key.ip() {
             Some(ip) => ServerName::IpAddress(ip.into()),
             None => ServerName::try_from(key.host.to_string()).map_err(|e| {
-                FetchError::invalid(format!("{:?} is not a valid TLS server name: {e}", key.host))
+                FetchError::invalid(format!(
+                    "{:?} is not a valid TLS server name: {e}",
+                    key.host
+                ))
             })?,
         };
         let tls = self

@@ -1,6 +1,8 @@
 //! The pooled client against a local site that counts connections and
 //! requests in flight.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::time::Duration;
 
 use crawlbox_demo_site::{Site, SiteConfig};
@@ -256,14 +258,20 @@ async fn streaming_send_holds_its_slot_until_the_body_is_read() {
     let req = http::Request::get(site.url("/small"))
         .body(bytes::Bytes::new())
         .unwrap();
-    let first = session.send(req.clone(), SendOptions::default()).await.unwrap();
+    let first = session
+        .send(req.clone(), SendOptions::default())
+        .await
+        .unwrap();
     // With the only slot held by `first`, a second request must wait.
     let second = tokio::time::timeout(
         Duration::from_millis(200),
         session.send(req.clone(), SendOptions::default()),
     )
     .await;
-    assert!(second.is_err(), "the second request did not wait for a slot");
+    assert!(
+        second.is_err(),
+        "the second request did not wait for a slot"
+    );
     let body = first.into_body().collect().await.unwrap();
     assert_eq!(body.len(), 1024);
     let second = session.send(req, SendOptions::default()).await.unwrap();

@@ -54,10 +54,7 @@ impl wit::Host for PluginState {
     }
 }
 
-async fn fetch_one(
-    session: &Session,
-    req: wit::Request,
-) -> Result<wit::Response, wit::FetchError> {
+async fn fetch_one(session: &Session, req: wit::Request) -> Result<wit::Response, wit::FetchError> {
     let request = to_net_request(req).map_err(|e| {
         session.stats().record_error(e.kind);
         to_wit_error(e)
@@ -69,7 +66,12 @@ async fn fetch_one(
         headers: response
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: response.body.into(),
         version: match response.version {

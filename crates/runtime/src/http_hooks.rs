@@ -18,8 +18,7 @@ impl WasiHttpHooks for HttpHooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _response_errors: IoFuture,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>
-    {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send> {
         let session = self.session.clone();
         Box::new(async move {
             // Buffer the request body: streaming a guest body straight into

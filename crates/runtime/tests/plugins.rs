@@ -1,5 +1,7 @@
 //! Real guests (built from `guests/`) against a local site, in-process.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::sync::{Arc, Mutex};
 
 use crawlbox_demo_site::{Site, SiteConfig};
@@ -14,7 +16,10 @@ struct Records(Mutex<Vec<Value>>);
 impl RecordSink for Records {
     fn write(&self, _plugin: &str, record: &str) -> std::io::Result<()> {
         assert!(!record.contains('\n'));
-        self.0.lock().unwrap().push(serde_json::from_str(record).unwrap());
+        self.0
+            .lock()
+            .unwrap()
+            .push(serde_json::from_str(record).unwrap());
         Ok(())
     }
 }
@@ -30,7 +35,11 @@ fn runtime(config: ClientConfig) -> Runtime {
 }
 
 fn load(runtime: &Runtime, path: &str) -> Plugin {
-    let name = std::path::Path::new(path).file_stem().unwrap().to_str().unwrap();
+    let name = std::path::Path::new(path)
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap();
     runtime.load(name, &std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -84,12 +93,17 @@ async fn wasi_http_guest_is_pooled_and_capped() {
         ..Default::default()
     });
     let fetcher = load(&runtime, WASI_HTTP_FETCH);
-    let input = json!({ "base": site.base_url(), "path": "/page/{i}", "n": 300, "concurrency": 32 });
+    let input =
+        json!({ "base": site.base_url(), "path": "/page/{i}", "n": 300, "concurrency": 32 });
     let (report, records) = run(&runtime, &fetcher, input).await;
 
     assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
     assert_eq!(records.len(), 300);
-    assert!(records.iter().all(|r| r["status"] == 200 && r["bytes"].as_u64() > Some(300)));
+    assert!(
+        records
+            .iter()
+            .all(|r| r["status"] == 200 && r["bytes"].as_u64() > Some(300))
+    );
     assert!(site.counters().peak_in_flight() <= 8);
     assert!(
         site.counters().connections() <= 8,
@@ -152,13 +166,29 @@ async fn fetch_errors_reach_the_guest_and_the_run_goes_on() {
         .local_addr()
         .unwrap()
         .port();
-    let urls = [site.url("/small"), format!("http://127.0.0.1:{dead_port}/"), site.url("/small")];
-    let (report, records) = run(&runtime, &fetcher, json!({ "urls": urls, "concurrency": 1 })).await;
+    let urls = [
+        site.url("/small"),
+        format!("http://127.0.0.1:{dead_port}/"),
+        site.url("/small"),
+    ];
+    let (report, records) = run(
+        &runtime,
+        &fetcher,
+        json!({ "urls": urls, "concurrency": 1 }),
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::Completed);
     assert_eq!(records.len(), 3);
-    let errors: Vec<_> = records.iter().filter(|r| r.get("error").is_some()).collect();
+    let errors: Vec<_> = records
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .collect();
     assert_eq!(errors.len(), 1);
-    assert!(errors[0]["error"].as_str().unwrap().contains("onnection"), "{}", errors[0]);
+    assert!(
+        errors[0]["error"].as_str().unwrap().contains("onnection"),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]

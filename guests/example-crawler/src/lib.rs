@@ -60,7 +60,9 @@ impl Plugin for Crawler {
         let mut frontier = Frontier::default();
         for start in &input.start {
             let url = Url::parse(start)?;
-            frontier.hosts.insert(url.host_str().unwrap_or_default().to_owned());
+            frontier
+                .hosts
+                .insert(url.host_str().unwrap_or_default().to_owned());
             frontier.push(url, input.max_pages);
         }
         let batch_size = input.batch.max(1);
@@ -98,7 +100,10 @@ impl Plugin for Crawler {
                 }
             }
         }
-        info!("crawled {crawled} pages from {} start URLs", input.start.len());
+        info!(
+            "crawled {crawled} pages from {} start URLs",
+            input.start.len()
+        );
         Ok(())
     }
 }
@@ -117,13 +122,8 @@ struct Frontier {
 impl Frontier {
     fn push(&mut self, mut url: Url, max_pages: usize) {
         url.set_fragment(None);
-        let same_site = url
-            .host_str()
-            .is_some_and(|h| self.hosts.contains(h));
-        if self.seen.len() >= max_pages
-            || !matches!(url.scheme(), "http" | "https")
-            || !same_site
-        {
+        let same_site = url.host_str().is_some_and(|h| self.hosts.contains(h));
+        if self.seen.len() >= max_pages || !matches!(url.scheme(), "http" | "https") || !same_site {
             return;
         }
         if self.seen.insert(url.as_str().to_owned()) {

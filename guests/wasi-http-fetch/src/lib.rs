@@ -77,11 +77,21 @@ impl Plugin for WasiHttpFetch {
                     Ok((status, bytes)) => {
                         summary.ok += usize::from((200..300).contains(&status));
                         summary.bytes += bytes;
-                        Fetched { url, status: Some(status), bytes, error: None }
+                        Fetched {
+                            url,
+                            status: Some(status),
+                            bytes,
+                            error: None,
+                        }
                     }
                     Err(err) => {
                         summary.errors += 1;
-                        Fetched { url, status: None, bytes: 0, error: Some(err) }
+                        Fetched {
+                            url,
+                            status: None,
+                            bytes: 0,
+                            error: Some(err),
+                        }
                     }
                 };
                 if records {

@@ -1,0 +1,120 @@
+//! The stats summary printed at the end of a run, and its JSON form.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crawlbox_net::Client;
+use crawlbox_runtime::RunReport;
+use serde_json::{Value, json};
+
+/// The summary as text, one stat a line (Scrapy-style).
+pub fn text(report: &RunReport, client: &Client) -> String {
+    let s = &report.stats;
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "crawlbox: {} {} in {:.2}s",
+        report.plugin,
+        report.outcome.kind(),
+        report.elapsed.as_secs_f64()
+    );
+    if !report.outcome.is_success() {
+        let _ = writeln!(out, "  why                {}", report.outcome);
+    }
+    let _ = writeln!(out, "  records            {}", report.records);
+    let _ = writeln!(
+        out,
+        "  requests           {} ({:.1}/s)",
+        s.requests,
+        s.requests as f64 / secs
+    );
+    let responses = if s.responses.is_empty() {
+        "none".to_owned()
+    } else {
+        s.responses
+            .iter()
+            .map(|(status, n)| format!("{status}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "  responses          {responses}");
+    let _ = writeln!(out, "  bytes received     {}", human_bytes(s.bytes));
+    let errors = if s.errors.is_empty() {
+        "none".to_owned()
+    } else {
+        s.errors
+            .iter()
+            .map(|(kind, n)| format!("{kind}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "  errors             {errors}");
+    let _ = writeln!(out, "  connections opened {}", client.connections_opened());
+    if s.latency.count > 0 {
+        let _ = writeln!(
+            out,
+            "  latency            p50 {}  p95 {}  p99 {}  max {}",
+            ms(s.latency.p50),
+            ms(s.latency.p95),
+            ms(s.latency.p99),
+            ms(s.latency.max)
+        );
+    }
+    out
+}
+
+/// The summary as JSON (for `--stats FILE`).
+pub fn json(report: &RunReport, client: &Client) -> Value {
+    let s = &report.stats;
+    let secs = |d: Duration| d.as_secs_f64();
+    json!({
+        "plugin": report.plugin,
+        "outcome": report.outcome.kind(),
+        "message": (!report.outcome.is_success()).then(|| report.outcome.to_string()),
+        "records": report.records,
+        "elapsed_seconds": secs(report.elapsed),
+        "requests": s.requests,
+        "responses": s.responses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "bytes": s.bytes,
+        "errors": s.errors.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "connections_opened": client.connections_opened(),
+        "latency_seconds": {
+            "p50": secs(s.latency.p50),
+            "p95": secs(s.latency.p95),
+            "p99": secs(s.latency.p99),
+            "max": secs(s.latency.max),
+        },
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 20), "5.0 MiB");
+    }
+}

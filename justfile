@@ -1,0 +1,24 @@
+# crawlbox tasks. `just --list` shows them all.
+
+# Run a plugin: just run guest.wasm --input '{"start": ["https://example.com/"]}'
+run plugin *args:
+    cargo run --release -- run {{plugin}} {{args}}
+
+# Crawl the built-in demo site with the example plugin (no internet needed).
+demo *args:
+    cargo run --release -- demo {{args}}
+
+# Build the example and test guests (wasm32-wasip2) into target/wasm-guests.
+build-guests:
+    cargo build --release --target wasm32-wasip2 --manifest-path guests/Cargo.toml --target-dir target/wasm-guests
+
+# The whole test suite (what CI runs).
+test:
+    cargo test --release --workspace
+
+# Formatting and lints, host and guests.
+check:
+    cargo fmt --all -- --check
+    cargo fmt --manifest-path guests/Cargo.toml --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --manifest-path guests/Cargo.toml --target wasm32-wasip2 --target-dir target/wasm-guests -- -D warnings
