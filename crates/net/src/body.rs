@@ -7,9 +7,9 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Sleep;
 
+use crate::fair::Slot;
 use crate::pool::{HostPool, ReqBody};
 use crate::{ErrorKind, FetchError, Stats};
 
@@ -23,8 +23,8 @@ use crate::{ErrorKind, FetchError, Stats};
 pub struct ResponseBody {
     incoming: Option<Incoming>,
     /// The HTTP/1 connection, handed back at the end of the body.
-    conn: Option<(http1::SendRequest<ReqBody>, Arc<HostPool>)>,
-    permit: Option<OwnedSemaphorePermit>,
+    conn: Option<H1Return>,
+    slot: Option<Slot>,
     deadline: Pin<Box<Sleep>>,
     between_bytes: Option<(Duration, Pin<Box<Sleep>>)>,
     limit: u64,
@@ -44,9 +44,12 @@ impl std::fmt::Debug for ResponseBody {
     }
 }
 
+/// An HTTP/1 connection to hand back to its host's pool at the end of a body.
+pub(crate) type H1Return = (http1::SendRequest<ReqBody>, std::net::IpAddr, Arc<HostPool>);
+
 pub(crate) struct BodyParts {
-    pub(crate) conn: Option<(http1::SendRequest<ReqBody>, Arc<HostPool>)>,
-    pub(crate) permit: OwnedSemaphorePermit,
+    pub(crate) conn: Option<H1Return>,
+    pub(crate) slot: Slot,
     pub(crate) deadline: Instant,
     pub(crate) between_bytes: Option<Duration>,
     pub(crate) limit: u64,
@@ -63,7 +66,7 @@ impl ResponseBody {
         let mut body = Self {
             incoming: Some(incoming),
             conn: parts.conn,
-            permit: Some(parts.permit),
+            slot: Some(parts.slot),
             deadline: Box::pin(tokio::time::sleep_until(parts.deadline.into())),
             between_bytes,
             limit: parts.limit,
@@ -122,10 +125,10 @@ impl ResponseBody {
         if self.incoming.take().is_none() {
             return;
         }
-        if let Some((sender, host)) = self.conn.take() {
-            host.put_back(sender);
+        if let Some((sender, ip, host)) = self.conn.take() {
+            host.put_back(sender, ip);
         }
-        self.permit = None;
+        self.slot = None;
         self.stats.latency(self.started.elapsed());
         self.stats.request_ended();
     }
@@ -134,7 +137,7 @@ impl ResponseBody {
     fn fail(&mut self, err: FetchError) -> FetchError {
         if self.incoming.take().is_some() {
             self.conn = None;
-            self.permit = None;
+            self.slot = None;
             self.stats.record_error(err.kind);
             self.stats.request_ended();
         }

@@ -7,14 +7,17 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
+use url::Url;
 
-use crate::body::{BodyParts, ResponseBody};
+use crate::body::{BodyParts, H1Return, ResponseBody};
 use crate::connect::Connector;
-use crate::pool::{Conn, ConnCounters, HostKey, Pool, ReqBody};
-use crate::request::parse_url;
-use crate::{ClientConfig, ConfigError, ErrorKind, FetchError, Request, Response, Stats};
+use crate::fair::FairLimiter;
+use crate::pool::{Conn, ConnCounters, HostKey, Pool};
+use crate::request::{check_headers, parse_url};
+use crate::{
+    ClientConfig, ConfigError, EgressPolicy, ErrorKind, FetchError, Request, Response, Stats,
+};
 
 /// The process-wide HTTP client: one pool, one global cap. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,9 +29,36 @@ pub struct Client {
 struct Inner {
     config: ClientConfig,
     pool: Pool,
-    in_flight: Arc<Semaphore>,
+    in_flight: Arc<FairLimiter>,
     counters: Arc<ConnCounters>,
     user_agent: HeaderValue,
+    next_session: std::sync::atomic::AtomicU64,
+}
+
+/// What one session (one plugin run) may do. Each field can only narrow
+/// what the [`ClientConfig`] allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The URLs and addresses the session may reach. Default: nothing.
+    pub egress: EgressPolicy,
+    /// Requests the session may send, each redirect hop counted; past it,
+    /// requests fail with `denied`. Default: no limit.
+    pub max_requests: Option<u64>,
+    /// A response body limit for this session instead of the client's.
+    pub max_response_bytes: Option<u64>,
+    /// A redirect limit for this session instead of the client's.
+    pub max_redirects: Option<u32>,
+}
+
+impl SessionConfig {
+    /// Everything allowed, private addresses included: for trusted code and
+    /// tests only.
+    pub fn unrestricted() -> Self {
+        Self {
+            egress: EgressPolicy::unrestricted(),
+            ..Self::default()
+        }
+    }
 }
 
 /// Per-request options of [`Session::send`], as a guest may set them through
@@ -53,17 +83,19 @@ impl Client {
             Connector::new(config.connect_timeout),
             config.per_host,
             config.idle_timeout,
+            config.max_header_bytes,
             counters.clone(),
         );
         let user_agent = HeaderValue::from_str(&config.user_agent)
             .map_err(|_| ConfigError::InvalidUserAgent(config.user_agent.clone()))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                in_flight: Arc::new(Semaphore::new(config.concurrency)),
+                in_flight: FairLimiter::new(config.concurrency),
                 config,
                 pool,
                 counters,
                 user_agent,
+                next_session: std::sync::atomic::AtomicU64::new(1),
             }),
         })
     }
@@ -83,19 +115,26 @@ impl Client {
         self.inner.counters.open.load(Ordering::Relaxed)
     }
 
-    /// A new session with its own [`Stats`], sharing this client's pool and caps.
-    pub fn session(&self) -> Session {
+    /// A new session with its own policy and [`Stats`], sharing this
+    /// client's pool and caps. Sessions share the global cap fairly: when
+    /// it is full, freed slots go to waiting sessions in turn.
+    pub fn session(&self, config: SessionConfig) -> Session {
         Session {
             client: self.clone(),
+            id: self.inner.next_session.fetch_add(1, Ordering::Relaxed),
+            config: Arc::new(config),
             stats: Arc::new(Stats::default()),
         }
     }
 }
 
-/// One run's view of the [`Client`]: the shared pool and caps, its own stats.
+/// One run's view of the [`Client`]: the shared pool and caps, its own
+/// policy and stats. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Session {
     client: Client,
+    id: u64,
+    config: Arc<SessionConfig>,
     stats: Arc<Stats>,
 }
 
@@ -113,6 +152,11 @@ impl Session {
         &self.client
     }
 
+    /// This session's policy and limits.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// Sends one request and returns as soon as the response headers arrive;
     /// the body streams. Redirects are not followed. This is the
     /// `wasi:http` path.
@@ -127,11 +171,12 @@ impl Session {
         let first_byte = tighter(config.first_byte_timeout, options.first_byte_timeout);
         let timeout = tighter(config.request_timeout, options.timeout);
         let (parts, body) = request.into_parts();
-        let url: Arc<str> = parts.uri.to_string().into();
+        // Parse the URI the way `fetch` parses URLs, so both paths normalise
+        // hosts alike (e.g. `2130706433` is 127.0.0.1) before any check.
+        let url = parse_url(&parts.uri.to_string()).map_err(|e| self.refuse(e))?;
         self.send_one(
             parts.method,
-            parts.uri,
-            url,
+            &url,
             parts.headers,
             body,
             Limits {
@@ -149,6 +194,7 @@ impl Session {
     /// A non-2xx status is a response, not an error.
     pub async fn fetch(&self, request: Request) -> Result<Response, FetchError> {
         let config = &self.client.inner.config;
+        let max_redirects = self.config.max_redirects.unwrap_or(config.max_redirects);
         let mut budget = tighter(config.request_timeout, request.timeout);
         let Request {
             mut method,
@@ -160,16 +206,11 @@ impl Session {
         let mut visited = HashSet::new();
         let mut elapsed = Duration::ZERO;
         for redirects in 0.. {
-            let uri: Uri = url
-                .as_str()
-                .parse()
-                .map_err(|e| self.refuse(FetchError::invalid(format!("invalid URL {url}: {e}"))))?;
             let hop_started = Instant::now();
             let response = self
                 .send_one(
                     method.clone(),
-                    uri,
-                    url.as_str().into(),
+                    &url,
                     headers.clone(),
                     body.clone(),
                     Limits {
@@ -214,13 +255,10 @@ impl Session {
                     format!("{url} redirects to {next}: {}", e.message),
                 ))
             })?;
-            if redirects >= config.max_redirects {
+            if redirects >= max_redirects {
                 return Err(self.refuse(FetchError::new(
                     ErrorKind::TooManyRedirects,
-                    format!(
-                        "more than {} redirects, the last from {url} to {next}",
-                        config.max_redirects
-                    ),
+                    format!("more than {max_redirects} redirects, the last from {url} to {next}"),
                 )));
             }
             visited.insert((method.clone(), url.clone()));
@@ -266,27 +304,41 @@ impl Session {
         err
     }
 
-    /// Sends one request on a pooled connection; counts its errors.
+    /// Checks one request against the session's policy and sends it on a
+    /// pooled connection; counts its errors.
     async fn send_one(
         &self,
         method: Method,
-        uri: Uri,
-        url: Arc<str>,
+        url: &Url,
         headers: HeaderMap,
         body: Bytes,
         limits: Limits,
     ) -> Result<http::Response<ResponseBody>, FetchError> {
-        let key = HostKey::from_uri(&uri).map_err(|e| self.refuse(e))?;
         let inner = &self.client.inner;
-        let permit = inner
-            .in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the in-flight semaphore is never closed");
+        self.config
+            .egress
+            .check_url(url)
+            .map_err(|e| self.refuse(e))?;
+        check_headers(url, &headers, body.len(), inner.config.max_header_bytes)
+            .map_err(|e| self.refuse(e))?;
+        let uri: Uri = url
+            .as_str()
+            .parse()
+            .map_err(|e| self.refuse(FetchError::invalid(format!("invalid URL {url}: {e}"))))?;
+        let key = HostKey::from_uri(&uri).map_err(|e| self.refuse(e))?;
+        let slot = inner.in_flight.acquire(self.id).await;
+        if !self.stats.try_start_request(self.config.max_requests) {
+            return Err(self.refuse(FetchError::new(
+                ErrorKind::Denied,
+                format!(
+                    "{url}: the run's budget of {} requests is spent",
+                    self.config.max_requests.unwrap_or_default()
+                ),
+            )));
+        }
         let started = Instant::now();
         let deadline = started + limits.timeout;
-        self.stats.request_started();
+        let url: Arc<str> = url.as_str().into();
         let result = self
             .send_on_pool(&key, method, uri, &url, headers, body, limits, deadline)
             .await;
@@ -298,10 +350,13 @@ impl Session {
                         incoming,
                         BodyParts {
                             conn,
-                            permit,
+                            slot,
                             deadline,
                             between_bytes: limits.between_bytes,
-                            limit: inner.config.max_response_bytes,
+                            limit: self
+                                .config
+                                .max_response_bytes
+                                .unwrap_or(inner.config.max_response_bytes),
                             stats: self.stats.clone(),
                             started,
                             url,
@@ -361,12 +416,15 @@ impl Session {
         // unsent and we try another connection.
         const ATTEMPTS: usize = 4;
         for attempt in 1..=ATTEMPTS {
-            let checkout = timeout_at(deadline.into(), inner.pool.checkout(key))
-                .await
-                .map_err(|_| timed_out("no connection became available in time"))??;
+            let checkout = timeout_at(
+                deadline.into(),
+                inner.pool.checkout(key, &self.config.egress),
+            )
+            .await
+            .map_err(|_| timed_out("no connection became available in time"))??;
             let reused = checkout.reused;
             let mut err = match checkout.conn {
-                Conn::H1(mut sender) => {
+                Conn::H1(mut sender, ip) => {
                     if sender.ready().await.is_err() {
                         continue;
                     }
@@ -379,7 +437,7 @@ impl Session {
                     let response = sender.try_send_request(request);
                     match timeout_at(first_byte_deadline.into(), response).await {
                         Ok(Ok(response)) => {
-                            return Ok((response, Some((sender, checkout.host))));
+                            return Ok((response, Some((sender, ip, checkout.host))));
                         }
                         Ok(Err(err)) => err,
                         Err(_) => return Err(timed_out("no response headers in time")),
@@ -415,11 +473,6 @@ impl Session {
         ))
     }
 }
-
-type H1Return = (
-    hyper::client::conn::http1::SendRequest<ReqBody>,
-    Arc<crate::pool::HostPool>,
-);
 
 #[derive(Debug, Clone, Copy)]
 struct Limits {

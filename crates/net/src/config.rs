@@ -26,6 +26,9 @@ pub struct ClientConfig {
     /// Largest response body accepted, in bytes; a larger one fails with
     /// `too-large` and its connection is dropped. Default: 16 MiB.
     pub max_response_bytes: u64,
+    /// Largest header section accepted in a response, and sent in a request,
+    /// in bytes. Default: 64 KiB.
+    pub max_header_bytes: usize,
     /// `user-agent` sent when a request has none.
     /// Default: `crawlbox/<version> (+https://github.com/crawlbox/crawlbox)`.
     pub user_agent: String,
@@ -49,6 +52,7 @@ impl Default for ClientConfig {
             idle_timeout: Duration::from_secs(90),
             max_redirects: 10,
             max_response_bytes: 16 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         }
     }

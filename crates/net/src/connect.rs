@@ -14,7 +14,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::pool::HostKey;
-use crate::{ErrorKind, FetchError};
+use crate::{EgressPolicy, ErrorKind, FetchError};
 
 /// The protocol a new connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +61,14 @@ impl Connector {
         }
     }
 
-    /// Opens a connection to `key`, within the connect timeout.
-    pub(crate) async fn connect(&self, key: &HostKey) -> Result<(Stream, Protocol), FetchError> {
-        tokio::time::timeout(self.timeout, self.connect_inner(key))
+    /// Opens a connection to `key`, within the connect timeout, to an
+    /// address `policy` allows. Returns the address connected to.
+    pub(crate) async fn connect(
+        &self,
+        key: &HostKey,
+        policy: &EgressPolicy,
+    ) -> Result<(Stream, Protocol, IpAddr), FetchError> {
+        tokio::time::timeout(self.timeout, self.connect_inner(key, policy))
             .await
             .unwrap_or_else(|_| {
                 Err(FetchError::new(
@@ -73,11 +78,15 @@ impl Connector {
             })
     }
 
-    async fn connect_inner(&self, key: &HostKey) -> Result<(Stream, Protocol), FetchError> {
-        let addrs = resolve(key).await?;
-        let tcp = connect_any(key, &addrs).await?;
+    async fn connect_inner(
+        &self,
+        key: &HostKey,
+        policy: &EgressPolicy,
+    ) -> Result<(Stream, Protocol, IpAddr), FetchError> {
+        let addrs = allowed_addrs(key, resolve(key).await?, policy)?;
+        let (tcp, ip) = connect_any(key, &addrs).await?;
         if !key.tls {
-            return Ok((Stream::Tcp(tcp), Protocol::Http1));
+            return Ok((Stream::Tcp(tcp), Protocol::Http1, ip));
         }
         let name = match key.ip() {
             Some(ip) => ServerName::IpAddress(ip.into()),
@@ -97,7 +106,37 @@ impl Connector {
             Some(b"h2") => Protocol::Http2,
             _ => Protocol::Http1,
         };
-        Ok((Stream::Tls(Box::new(tls)), protocol))
+        Ok((Stream::Tls(Box::new(tls)), protocol, ip))
+    }
+}
+
+/// The resolved addresses `policy` lets us connect to; `denied` naming the
+/// address and how to grant it when there are none.
+fn allowed_addrs(
+    key: &HostKey,
+    addrs: Vec<SocketAddr>,
+    policy: &EgressPolicy,
+) -> Result<Vec<SocketAddr>, FetchError> {
+    let mut refused = None;
+    let allowed: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|addr| match policy.check_ip(addr.ip()) {
+            Ok(()) => true,
+            Err(why) => {
+                refused.get_or_insert((addr.ip(), why));
+                false
+            }
+        })
+        .collect();
+    match (allowed.is_empty(), refused) {
+        (true, Some((ip, why))) => Err(FetchError::new(
+            ErrorKind::Denied,
+            format!(
+                "{key} resolves to {ip}, {why}; grant it with `--allow-network {ip}` or \
+                 `allowed_networks = [\"{ip}\"]` in crawlbox.toml"
+            ),
+        )),
+        _ => Ok(allowed),
     }
 }
 
@@ -119,14 +158,17 @@ async fn resolve(key: &HostKey) -> Result<Vec<SocketAddr>, FetchError> {
 }
 
 /// Tries each address in turn; returns the first connection made.
-async fn connect_any(key: &HostKey, addrs: &[SocketAddr]) -> Result<TcpStream, FetchError> {
+async fn connect_any(
+    key: &HostKey,
+    addrs: &[SocketAddr],
+) -> Result<(TcpStream, IpAddr), FetchError> {
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(tcp) => {
                 // Requests are written whole; Nagle would only add latency.
                 let _ = tcp.set_nodelay(true);
-                return Ok(tcp);
+                return Ok((tcp, addr.ip()));
             }
             Err(e) => last = Some((addr, e)),
         }

@@ -16,14 +16,19 @@
 //!   errors by kind, latency percentiles.
 //!
 //! A run talks to the client through a [`Session`], which owns that run's
-//! statistics:
+//! [egress policy](policy) (allowed hosts, checked on every request and
+//! redirect hop; allowed special-purpose networks, checked on the address
+//! connected to), request budget and statistics:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use crawlbox_net::{Client, ClientConfig, Request};
+//! use crawlbox_net::{Client, ClientConfig, EgressPolicy, Request, SessionConfig};
 //!
 //! let client = Client::new(ClientConfig::default())?;
-//! let session = client.session();
+//! let session = client.session(SessionConfig {
+//!     egress: EgressPolicy::new(["http://127.0.0.1:8080"], ["127.0.0.1"])?,
+//!     ..SessionConfig::default()
+//! });
 //! let response = session.fetch(Request::get("http://127.0.0.1:8080/")?).await?;
 //! println!("{} {} bytes", response.status, response.body.len());
 //! println!("{:?}", session.stats().snapshot());
@@ -39,13 +44,16 @@ mod client;
 mod config;
 mod connect;
 mod error;
+mod fair;
+pub mod policy;
 mod pool;
 mod request;
 mod stats;
 
 pub use body::ResponseBody;
-pub use client::{Client, SendOptions, Session};
+pub use client::{Client, SendOptions, Session, SessionConfig};
 pub use config::{ClientConfig, ConfigError};
 pub use error::{ErrorKind, FetchError};
-pub use request::{Request, Response};
+pub use policy::{EgressPolicy, PolicyError};
+pub use request::{FORBIDDEN_HEADERS, Request, Response, is_forbidden_header};
 pub use stats::{LatencySummary, Stats, StatsSnapshot};

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::connect::{Connector, Protocol, Stream};
-use crate::{ErrorKind, FetchError};
+use crate::{EgressPolicy, ErrorKind, FetchError};
 
 /// Request bodies are buffered: small, and replayable on a stale connection.
 pub(crate) type ReqBody = Full<Bytes>;
@@ -76,9 +77,10 @@ pub(crate) struct ConnCounters {
     pub(crate) open: AtomicU64,
 }
 
-/// A connection checked out of the pool for one request.
+/// A connection checked out of the pool for one request, with the address
+/// it is connected to.
 pub(crate) enum Conn {
-    H1(http1::SendRequest<ReqBody>),
+    H1(http1::SendRequest<ReqBody>, IpAddr),
     H2(http2::SendRequest<ReqBody>),
 }
 
@@ -101,6 +103,7 @@ struct Shared {
     connector: Connector,
     per_host: usize,
     idle_timeout: Duration,
+    max_header_bytes: usize,
     counters: Arc<ConnCounters>,
 }
 
@@ -118,9 +121,15 @@ pub(crate) struct HostPool {
 #[derive(Default)]
 struct HostState {
     /// Idle HTTP/1 connections, most recently used last.
-    idle: Vec<(http1::SendRequest<ReqBody>, Instant)>,
+    idle: Vec<Idle>,
     /// A shared HTTP/2 connection, when the host speaks h2.
-    h2: Option<http2::SendRequest<ReqBody>>,
+    h2: Option<(http2::SendRequest<ReqBody>, IpAddr)>,
+}
+
+struct Idle {
+    sender: http1::SendRequest<ReqBody>,
+    since: Instant,
+    ip: IpAddr,
 }
 
 impl fmt::Debug for HostPool {
@@ -137,6 +146,7 @@ impl Pool {
         connector: Connector,
         per_host: usize,
         idle_timeout: Duration,
+        max_header_bytes: usize,
         counters: Arc<ConnCounters>,
     ) -> Self {
         let shared = Arc::new(Shared {
@@ -144,6 +154,7 @@ impl Pool {
             connector,
             per_host,
             idle_timeout,
+            max_header_bytes,
             counters,
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -168,16 +179,21 @@ impl Pool {
         host
     }
 
-    /// Checks out a connection to `key`: an idle one, a new one if the host
-    /// has a free slot, or else the first of those two to become available.
-    pub(crate) async fn checkout(&self, key: &HostKey) -> Result<Checkout, FetchError> {
+    /// Checks out a connection to `key` whose address `policy` allows: an
+    /// idle one, a new one if the host has a free slot, or else the first of
+    /// those two to become available.
+    pub(crate) async fn checkout(
+        &self,
+        key: &HostKey,
+        policy: &EgressPolicy,
+    ) -> Result<Checkout, FetchError> {
         let host = self.host(key);
         loop {
             let returned = host.returned.notified();
             tokio::pin!(returned);
             {
                 let mut state = host.state.lock().expect("host lock");
-                if let Some(conn) = state.take_ready(host.idle_timeout) {
+                if let Some(conn) = state.take_ready(host.idle_timeout, policy) {
                     return Ok(Checkout {
                         conn,
                         host: host.clone(),
@@ -197,7 +213,7 @@ impl Pool {
                     }
                 },
             };
-            let conn = self.open(&host, permit).await?;
+            let conn = self.open(&host, permit, policy).await?;
             return Ok(Checkout {
                 conn,
                 host: host.clone(),
@@ -212,8 +228,9 @@ impl Pool {
         &self,
         host: &Arc<HostPool>,
         permit: OwnedSemaphorePermit,
+        policy: &EgressPolicy,
     ) -> Result<Conn, FetchError> {
-        let (stream, protocol) = self.shared.connector.connect(&host.key).await?;
+        let (stream, protocol, ip) = self.shared.connector.connect(&host.key, policy).await?;
         let counters = self.shared.counters.clone();
         counters.opened.fetch_add(1, Ordering::Relaxed);
         counters.open.fetch_add(1, Ordering::Relaxed);
@@ -227,6 +244,7 @@ impl Pool {
         match protocol {
             Protocol::Http1 => {
                 let (sender, conn) = http1::Builder::new()
+                    .max_buf_size(self.shared.max_header_bytes.max(8192))
                     .handshake::<TokioIo<Stream>, ReqBody>(io)
                     .await
                     .map_err(handshake_err)?;
@@ -237,11 +255,14 @@ impl Pool {
                         tracing::debug!(host = %key, "connection closed: {e}");
                     }
                 });
-                Ok(Conn::H1(sender))
+                Ok(Conn::H1(sender, ip))
             }
             Protocol::Http2 => {
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
+                    .max_header_list_size(
+                        u32::try_from(self.shared.max_header_bytes).unwrap_or(u32::MAX),
+                    )
                     .handshake::<TokioIo<Stream>, ReqBody>(io)
                     .await
                     .map_err(handshake_err)?;
@@ -252,7 +273,7 @@ impl Pool {
                         tracing::debug!(host = %key, "h2 connection closed: {e}");
                     }
                 });
-                host.state.lock().expect("host lock").h2 = Some(sender.clone());
+                host.state.lock().expect("host lock").h2 = Some((sender.clone(), ip));
                 host.returned.notify_waiters();
                 Ok(Conn::H2(sender))
             }
@@ -261,38 +282,53 @@ impl Pool {
 }
 
 impl HostState {
-    fn take_ready(&mut self, idle_timeout: Duration) -> Option<Conn> {
-        if let Some(h2) = &self.h2 {
-            if !h2.is_closed() {
+    /// A ready connection to an address `policy` allows. An idle connection
+    /// to an address it does not allow (opened for another session) is
+    /// closed if nothing else is available, so its slot can be used.
+    fn take_ready(&mut self, idle_timeout: Duration, policy: &EgressPolicy) -> Option<Conn> {
+        if let Some((h2, ip)) = &self.h2 {
+            if h2.is_closed() {
+                self.h2 = None;
+            } else if policy.check_ip(*ip).is_ok() {
                 return Some(Conn::H2(h2.clone()));
             }
-            self.h2 = None;
         }
-        while let Some((sender, since)) = self.idle.pop() {
-            if !sender.is_closed() && since.elapsed() < idle_timeout {
-                return Some(Conn::H1(sender));
+        self.drop_stale(idle_timeout);
+        match self
+            .idle
+            .iter()
+            .rposition(|c| policy.check_ip(c.ip).is_ok())
+        {
+            Some(i) => {
+                let Idle { sender, ip, .. } = self.idle.remove(i);
+                Some(Conn::H1(sender, ip))
+            }
+            None => {
+                if !self.idle.is_empty() {
+                    self.idle.remove(0);
+                }
+                None
             }
         }
-        None
     }
 
     fn drop_stale(&mut self, idle_timeout: Duration) {
         self.idle
-            .retain(|(sender, since)| !sender.is_closed() && since.elapsed() < idle_timeout);
+            .retain(|c| !c.sender.is_closed() && c.since.elapsed() < idle_timeout);
     }
 }
 
 impl HostPool {
     /// Hands an HTTP/1 connection back after its response body was read.
-    pub(crate) fn put_back(&self, sender: http1::SendRequest<ReqBody>) {
+    pub(crate) fn put_back(&self, sender: http1::SendRequest<ReqBody>, ip: IpAddr) {
         if sender.is_closed() {
             return;
         }
-        self.state
-            .lock()
-            .expect("host lock")
-            .idle
-            .push((sender, Instant::now()));
+        self.state.lock().expect("host lock").idle.push(Idle {
+            sender,
+            since: Instant::now(),
+            ip,
+        });
         self.returned.notify_one();
     }
 }

@@ -87,6 +87,59 @@ pub(crate) fn parse_url(url: &str) -> Result<Url, FetchError> {
     Ok(parsed)
 }
 
+/// Request headers only the host may set: connection management, framing
+/// and proxying. A plugin setting one gets `invalid-request`.
+pub const FORBIDDEN_HEADERS: &[&str] = &[
+    "connection",
+    "host",
+    "http2-settings",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether a plugin may not set request header `name` (a name in
+/// [`FORBIDDEN_HEADERS`] or starting with `proxy-`).
+pub fn is_forbidden_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    FORBIDDEN_HEADERS.contains(&name) || name.starts_with("proxy-")
+}
+
+/// Refuses forbidden headers, a `content-length` that disagrees with the
+/// body, and header sections over `max_bytes`. (CR and LF cannot occur:
+/// `HeaderValue` refuses them.)
+pub(crate) fn check_headers(
+    url: &Url,
+    headers: &HeaderMap,
+    body_len: usize,
+    max_bytes: usize,
+) -> Result<(), FetchError> {
+    let mut total = 0;
+    for (name, value) in headers {
+        if is_forbidden_header(name) {
+            return Err(FetchError::invalid(format!(
+                "{url}: the {name} header is managed by the host and may not be set by a plugin"
+            )));
+        }
+        if name == http::header::CONTENT_LENGTH
+            && value.to_str().ok().and_then(|v| v.parse::<usize>().ok()) != Some(body_len)
+        {
+            return Err(FetchError::invalid(format!(
+                "{url}: content-length {value:?} does not match the body of {body_len} bytes"
+            )));
+        }
+        total += name.as_str().len() + value.len() + 4;
+    }
+    if total > max_bytes {
+        return Err(FetchError::invalid(format!(
+            "{url}: the request headers take {total} bytes, more than the limit of {max_bytes}"
+        )));
+    }
+    Ok(())
+}
+
 /// A response from [`Session::fetch`](crate::Session::fetch), body read in full.
 #[derive(Debug, Clone)]
 pub struct Response {

@@ -83,9 +83,19 @@ pub struct LatencySummary {
 }
 
 impl Stats {
-    pub(crate) fn request_started(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    /// Counts a request about to be sent, unless `budget` requests were
+    /// already sent; returns whether it may go.
+    pub(crate) fn try_start_request(&self, budget: Option<u64>) -> bool {
+        let counted = self
+            .requests
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                budget.is_none_or(|max| n < max).then_some(n + 1)
+            })
+            .is_ok();
+        if counted {
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+        counted
     }
 
     pub(crate) fn request_ended(&self) {

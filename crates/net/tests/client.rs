@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use crawlbox_demo_site::{Site, SiteConfig};
-use crawlbox_net::{Client, ClientConfig, ErrorKind, Request, SendOptions};
+use crawlbox_net::{
+    Client, ClientConfig, EgressPolicy, ErrorKind, Request, SendOptions, SessionConfig,
+};
 use futures::future::join_all;
 
 fn site() -> Site {
@@ -25,7 +27,7 @@ async fn concurrency_bounds_connections_and_requests_in_flight() {
         per_host: 64,
         ..Default::default()
     });
-    let session = client.session();
+    let session = client.session(SessionConfig::unrestricted());
     let results = join_all((0..2000).map(|i| {
         let session = session.clone();
         let url = site.url(&format!("/page/{}", i % 300));
@@ -59,7 +61,7 @@ async fn per_host_cap_holds_when_concurrency_is_higher() {
         per_host: 4,
         ..Default::default()
     });
-    let session = client.session();
+    let session = client.session(SessionConfig::unrestricted());
     let results = join_all((0..1000).map(|_| {
         let session = session.clone();
         let url = site.url("/small");
@@ -83,7 +85,7 @@ async fn global_cap_holds_for_slow_responses() {
         concurrency: 4,
         ..Default::default()
     });
-    let session = client.session();
+    let session = client.session(SessionConfig::unrestricted());
     let results = join_all((0..20).map(|_| {
         let session = session.clone();
         let url = site.url("/slow/30");
@@ -97,7 +99,7 @@ async fn global_cap_holds_for_slow_responses() {
 #[tokio::test]
 async fn sequential_requests_reuse_one_connection() {
     let site = site();
-    let session = client(ClientConfig::default()).session();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
     for _ in 0..100 {
         let r = session
             .fetch(Request::get(&site.url("/small")).unwrap())
@@ -116,7 +118,7 @@ async fn slow_first_byte_times_out_and_the_next_request_works() {
         first_byte_timeout: Duration::from_millis(200),
         ..Default::default()
     })
-    .session();
+    .session(SessionConfig::unrestricted());
     let err = session
         .fetch(Request::get(&site.url("/slow/3000")).unwrap())
         .await
@@ -136,7 +138,7 @@ async fn slow_first_byte_times_out_and_the_next_request_works() {
 #[tokio::test]
 async fn request_timeout_covers_the_body() {
     let site = site();
-    let session = client(ClientConfig::default()).session();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
     let req = Request::get(&site.url("/slow-body/3000"))
         .unwrap()
         .timeout(Duration::from_millis(200));
@@ -147,7 +149,7 @@ async fn request_timeout_covers_the_body() {
 #[tokio::test]
 async fn redirects_are_followed_and_reported() {
     let site = site();
-    let session = client(ClientConfig::default()).session();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
     let r = session
         .fetch(Request::get(&site.url("/redirect/3")).unwrap())
         .await
@@ -165,7 +167,7 @@ async fn redirect_limits_and_loops_fail_clearly() {
         max_redirects: 2,
         ..Default::default()
     })
-    .session();
+    .session(SessionConfig::unrestricted());
     let err = session
         .fetch(Request::get(&site.url("/redirect/5")).unwrap())
         .await
@@ -182,7 +184,7 @@ async fn redirect_limits_and_loops_fail_clearly() {
 #[tokio::test]
 async fn post_redirected_by_303_becomes_get() {
     let site = site();
-    let session = client(ClientConfig::default()).session();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
     let target = site.url("/echo");
     let url = site.url(&format!("/redirect-to?url={target}"));
     let req = Request::new("POST", &url).unwrap().body("payload");
@@ -200,7 +202,7 @@ async fn oversized_body_is_too_large_and_the_connection_is_not_reused() {
         max_response_bytes: 100_000,
         ..Default::default()
     })
-    .session();
+    .session(SessionConfig::unrestricted());
     let err = session
         .fetch(Request::get(&site.url("/bytes/1000000")).unwrap())
         .await
@@ -216,7 +218,7 @@ async fn oversized_body_is_too_large_and_the_connection_is_not_reused() {
 
 #[tokio::test]
 async fn bad_requests_and_unreachable_hosts_are_classified() {
-    let session = client(ClientConfig::default()).session();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
     let err = Request::get("ftp://example.com/").unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidRequest);
     let err = Request::new("GE T", "http://127.0.0.1/").unwrap_err();
@@ -254,7 +256,7 @@ async fn streaming_send_holds_its_slot_until_the_body_is_read() {
         concurrency: 1,
         ..Default::default()
     });
-    let session = client.session();
+    let session = client.session(SessionConfig::unrestricted());
     let req = http::Request::get(site.url("/small"))
         .body(bytes::Bytes::new())
         .unwrap();
@@ -281,10 +283,216 @@ async fn streaming_send_holds_its_slot_until_the_body_is_read() {
 #[tokio::test]
 async fn h2c_is_not_used_for_plain_http_by_default() {
     let site = site();
-    let session = client(ClientConfig::default()).session();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
     session
         .fetch(Request::get(&site.url("/small")).unwrap())
         .await
         .unwrap();
     assert_eq!(site.counters().http2_requests(), 0);
+}
+
+fn policy(hosts: &[&str], networks: &[&str]) -> SessionConfig {
+    SessionConfig {
+        egress: EgressPolicy::new(hosts, networks).unwrap(),
+        ..SessionConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn nothing_is_allowed_by_default() {
+    let site = site();
+    let session = client(ClientConfig::default()).session(SessionConfig::default());
+    let err = session
+        .fetch(Request::get(&site.url("/small")).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied);
+    assert!(
+        err.message.contains("--allow-host http://127.0.0.1:"),
+        "{err}"
+    );
+    assert_eq!(site.counters().connections(), 0);
+}
+
+#[tokio::test]
+async fn an_allowed_host_on_a_private_address_still_needs_the_network() {
+    let site = site();
+    let port = site.addr().port();
+    let client = client(ClientConfig::default());
+    // The host is allowed, but 127.0.0.1 is a loopback address.
+    let session = client.session(policy(&["http://127.0.0.1:*", "http://localhost:*"], &[]));
+    for url in [
+        format!("http://127.0.0.1:{port}/small"),
+        format!("http://localhost:{port}/small"),
+    ] {
+        let err = session
+            .fetch(Request::get(&url).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Denied, "{url}: {err}");
+        assert!(err.message.contains("loopback"), "{err}");
+        assert!(err.message.contains("--allow-network"), "{err}");
+    }
+    assert_eq!(site.counters().connections(), 0);
+
+    // Granting the network lets it through.
+    let session = client.session(policy(&["http://127.0.0.1:*"], &["127.0.0.1"]));
+    let ok = session
+        .fetch(Request::get(&site.url("/small")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn a_pooled_connection_is_not_lent_to_a_session_whose_policy_forbids_its_address() {
+    let site = site();
+    let port = site.addr().port();
+    let client = client(ClientConfig::default());
+    let trusted = client.session(SessionConfig::unrestricted());
+    trusted
+        .fetch(Request::get(&site.url("/small")).unwrap())
+        .await
+        .unwrap();
+    // Same host key, a connection idle in the pool, but this session may
+    // not reach loopback addresses.
+    let untrusted = client.session(policy(&["http://127.0.0.1:*"], &[]));
+    let err = untrusted
+        .fetch(Request::get(&format!("http://127.0.0.1:{port}/small")).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert_eq!(site.counters().requests(), 1);
+}
+
+#[tokio::test]
+async fn every_redirect_hop_is_checked() {
+    let site = site();
+    let client = client(ClientConfig::default());
+    let session = client.session(policy(&["http://127.0.0.1:*"], &["127.0.0.1"]));
+    // An allowed host redirecting to one that is not.
+    let url = site.url("/redirect-to?url=http://localhost:1/secret");
+    let err = session
+        .fetch(Request::get(&url).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("http://localhost:1/secret"), "{err}");
+    assert_eq!(site.counters().requests(), 1);
+}
+
+#[tokio::test]
+async fn numeric_ip_spellings_are_normalised_before_the_checks() {
+    let site = site();
+    let port = site.addr().port();
+    let session = client(ClientConfig::default()).session(policy(&["*://*:*"], &[]));
+    for host in [
+        "2130706433",
+        "0x7f.0.0.1",
+        "0177.0.0.1",
+        "127.1",
+        "[::ffff:127.0.0.1]",
+    ] {
+        let url = format!("http://{host}:{port}/small");
+        let err = session
+            .fetch(Request::get(&url).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Denied, "{url}: {err}");
+    }
+    // The streaming (wasi:http) path parses the same way.
+    let req = http::Request::get(format!("http://2130706433:{port}/small"))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let err = session.send(req, SendOptions::default()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert_eq!(site.counters().connections(), 0);
+}
+
+#[tokio::test]
+async fn the_request_budget_is_enforced() {
+    let site = site();
+    let session = client(ClientConfig::default()).session(SessionConfig {
+        max_requests: Some(3),
+        ..SessionConfig::unrestricted()
+    });
+    let mut denied = 0;
+    for _ in 0..5 {
+        match session
+            .fetch(Request::get(&site.url("/small")).unwrap())
+            .await
+        {
+            Ok(r) => assert_eq!(r.status, 200),
+            Err(e) => {
+                assert_eq!(e.kind, ErrorKind::Denied);
+                assert!(e.message.contains("budget of 3 requests"), "{e}");
+                denied += 1;
+            }
+        }
+    }
+    assert_eq!(denied, 2);
+    assert_eq!(site.counters().requests(), 3);
+}
+
+#[tokio::test]
+async fn forbidden_and_oversized_headers_are_refused() {
+    let site = site();
+    let session = client(ClientConfig {
+        max_header_bytes: 1024,
+        ..Default::default()
+    })
+    .session(SessionConfig::unrestricted());
+    for (name, value) in [
+        ("Host", "evil.example"),
+        ("Transfer-Encoding", "chunked"),
+        ("Connection", "close"),
+        ("Proxy-Authorization", "Basic eA=="),
+        ("Content-Length", "5"),
+        ("X-Big", &"x".repeat(2000)),
+    ] {
+        let req = Request::get(&site.url("/echo"))
+            .unwrap()
+            .header(name, value)
+            .unwrap();
+        let err = session.fetch(req).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidRequest, "{name}: {err}");
+    }
+    assert_eq!(site.counters().requests(), 0);
+}
+
+#[tokio::test]
+async fn a_flooding_session_does_not_starve_another() {
+    let site = site();
+    let client = client(ClientConfig {
+        concurrency: 4,
+        ..Default::default()
+    });
+    let flood = client.session(SessionConfig::unrestricted());
+    let polite = client.session(SessionConfig::unrestricted());
+    // 400 slow requests queued by one session first...
+    let flooding = tokio::spawn({
+        let url = site.url("/slow/20");
+        async move {
+            join_all((0..400).map(|_| {
+                let flood = flood.clone();
+                let url = url.clone();
+                async move { flood.fetch(Request::get(&url).unwrap()).await }
+            }))
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...then one request from another: it is served within a few rounds,
+    // not after the whole flood, as a first-come-first-served cap would.
+    let before = site.counters().requests();
+    polite
+        .fetch(Request::get(&site.url("/small")).unwrap())
+        .await
+        .unwrap();
+    let served_meanwhile = site.counters().requests() - before;
+    assert!(
+        served_meanwhile <= 12,
+        "{served_meanwhile} flood requests went first"
+    );
+    flooding.abort();
 }
