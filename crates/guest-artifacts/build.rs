@@ -14,6 +14,20 @@ const RUST_GUESTS: &[(&str, &str)] = &[
     ("wasi-http-fetch", "WASI_HTTP_FETCH"),
 ];
 
+/// The hostile plugins: examples of `guests/hostile`, one per attack.
+const HOSTILE: &[(&str, &str)] = &[
+    ("infinite-loop", "HOSTILE_INFINITE_LOOP"),
+    ("memory-bomb", "HOSTILE_MEMORY_BOMB"),
+    ("stack-overflow", "HOSTILE_STACK_OVERFLOW"),
+    ("probe", "HOSTILE_PROBE"),
+    ("request-flood", "HOSTILE_REQUEST_FLOOD"),
+    ("stdout-flood", "HOSTILE_STDOUT_FLOOD"),
+    ("bad-emit", "HOSTILE_BAD_EMIT"),
+    ("forbidden-headers", "HOSTILE_FORBIDDEN_HEADERS"),
+    ("panic-after-emit", "HOSTILE_PANIC_AFTER_EMIT"),
+    ("escape", "HOSTILE_ESCAPE"),
+];
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
@@ -31,8 +45,14 @@ fn main() {
 
     let release = guests_target.join("wasm32-wasip2/release");
     let mut consts = String::new();
-    for (name, konst) in RUST_GUESTS {
-        let file = release.join(format!("{}.wasm", name.replace('-', "_")));
+    let guests = RUST_GUESTS
+        .iter()
+        .map(|(name, konst)| (*name, *konst, release.clone()));
+    let hostile = HOSTILE
+        .iter()
+        .map(|(name, konst)| (*name, *konst, release.join("examples")));
+    for (name, konst, dir) in guests.chain(hostile) {
+        let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
         assert!(
             file.exists(),
             "guest {name} was built but {} is missing",
@@ -56,13 +76,8 @@ fn build_rust_guests(root: &Path, target: &Path) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root.join("guests"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .args(["--workspace", "--lib", "--examples", "--target-dir"])
         .arg(target);
     if env::var_os("CARGO_NET_OFFLINE").is_some_and(|v| v == "true") {
         cmd.arg("--offline");

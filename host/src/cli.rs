@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use crawlbox_net::ClientConfig;
-use crawlbox_runtime::Limits;
 
 use crate::units::{parse_duration, parse_size};
 
@@ -29,17 +28,30 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The plugin: a WebAssembly component (.wasm) built for crawlbox:plugin/scraper.
-    #[arg(value_name = "PLUGIN.wasm")]
-    pub plugin: PathBuf,
+    /// Plugins: WebAssembly components (.wasm) built for crawlbox:plugin/scraper.
+    /// Several run at once in one process, sharing the HTTP client and its caps.
+    #[arg(value_name = "PLUGIN.wasm", required_unless_present = "jobs")]
+    pub plugins: Vec<PathBuf>,
 
-    /// The plugin's input, as JSON text.
+    /// Run the plugins listed in a jobs file (TOML, `[[job]]` tables with
+    /// `plugin`, `manifest`, `name`, `input`).
+    #[arg(long, value_name = "FILE", conflicts_with = "plugins")]
+    pub jobs: Option<PathBuf>,
+
+    /// The manifest to use instead of `crawlbox.toml` beside each plugin.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// The plugins' input, as JSON text (default: the manifest's `input`, else null).
     #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
     pub input: Option<String>,
 
-    /// Read the plugin's input (JSON) from a file.
+    /// Read the plugins' input (JSON) from a file.
     #[arg(long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub plugin: PluginArgs,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -56,15 +68,77 @@ pub struct DemoArgs {
     pub max_pages: usize,
 
     #[command(flatten)]
+    pub plugin: PluginArgs,
+
+    #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// What each plugin may reach and use. These override (limits) or extend
+/// (allowed hosts and networks) the plugin's manifest.
+#[derive(Debug, Args, Default)]
+pub struct PluginArgs {
+    /// Allow requests to URLs matching `scheme://host[:port]`, e.g.
+    /// `https://example.com`, `https://*.example.com`, `http://127.0.0.1:*`,
+    /// `*://*:*`. Repeatable. Nothing is allowed by default.
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_host: Vec<String>,
+
+    /// Allow connections to a special-purpose network (loopback, private,
+    /// link-local, ...), e.g. `127.0.0.1` or `10.0.0.0/8`. Repeatable.
+    /// Public addresses need no grant.
+    #[arg(long, value_name = "CIDR")]
+    pub allow_network: Vec<String>,
+
+    /// Requests a run may send, redirect hops included [default: 1000000].
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<u64>,
+
+    /// Redirects `fetch` follows before giving up [default: 10].
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<u32>,
+
+    /// Largest response body accepted, e.g. 16MiB [default: 16MiB].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_response_size: Option<u64>,
+
+    /// Linear memory the plugin may use [default: 256MiB].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub memory: Option<u64>,
+
+    /// CPU time the plugin may spend running its own code; waiting on
+    /// responses does not count [default: 10m].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cpu_limit: Option<Duration>,
+
+    /// Wall-clock limit of the whole run [default: none].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub time_limit: Option<Duration>,
+
+    /// Records a run may emit [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub max_records: Option<u64>,
+
+    /// Bytes of records a run may emit [default: 1GiB].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_output: Option<u64>,
+
+    /// Bytes of the plugin's stdout (and of its stderr) passed to the log [default: 1MiB].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_log_output: Option<u64>,
 }
 
 /// Settings shared by every command that runs a plugin.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Write records to this file instead of stdout.
-    #[arg(long, short, value_name = "FILE")]
+    /// Write records to this file instead of stdout. With several plugins,
+    /// each record is wrapped as `{"plugin": NAME, "record": RECORD}`.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "out_dir")]
     pub out: Option<PathBuf>,
+
+    /// Write each plugin's records to DIR/NAME.jsonl, unwrapped.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 
     /// Write the final stats as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -90,29 +164,9 @@ pub struct CommonArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub first_byte_timeout: Duration,
 
-    /// Redirects followed by `fetch` before giving up.
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    pub max_redirects: u32,
-
-    /// Largest response body accepted (e.g. 16MiB).
-    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub max_response_size: u64,
-
     /// User-Agent sent when a plugin sets none.
     #[arg(long, value_name = "UA")]
     pub user_agent: Option<String>,
-
-    /// Linear memory the plugin may use (e.g. 256MiB).
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub memory: u64,
-
-    /// Wall-clock limit of the whole run (none by default).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub time_limit: Option<Duration>,
-
-    /// CPU time the plugin may spend running its own code (none by default).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub cpu_limit: Option<Duration>,
 
     /// No progress line and no stats summary on stderr.
     #[arg(long, short)]
@@ -136,19 +190,8 @@ impl CommonArgs {
             connect_timeout: self.connect_timeout,
             first_byte_timeout: self.first_byte_timeout,
             request_timeout: self.timeout,
-            max_redirects: self.max_redirects,
-            max_response_bytes: self.max_response_size,
             user_agent: self.user_agent.clone().unwrap_or(defaults.user_agent),
             ..defaults
-        }
-    }
-
-    pub fn limits(&self) -> Limits {
-        Limits {
-            memory: usize::try_from(self.memory).unwrap_or(usize::MAX),
-            wall_time: self.time_limit,
-            cpu_time: self.cpu_limit,
-            ..Limits::default()
         }
     }
 }

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::output::JsonLines;
+use crate::output::PluginSink;
 
 /// The progress bar currently on screen, if any: log lines are printed above it.
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -72,14 +72,13 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts a progress line for `session` when stderr is a terminal and
+    /// Starts a progress line over `runs` when stderr is a terminal and
     /// `quiet` is off.
     pub fn start(
         quiet: bool,
         label: &str,
-        session: &Session,
+        runs: Vec<(Session, Arc<PluginSink>)>,
         client: &Client,
-        records: Arc<JsonLines>,
     ) -> Option<Progress> {
         if quiet || !io::stderr().is_terminal() {
             return None;
@@ -92,20 +91,24 @@ impl Progress {
         bar.set_prefix(label.to_owned());
         bar.enable_steady_tick(Duration::from_millis(100));
         *BAR.lock().expect("bar lock") = Some(bar.clone());
-        let (session, client, shown) = (session.clone(), client.clone(), bar.clone());
+        let (client, shown) = (client.clone(), bar.clone());
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
                 tick.tick().await;
-                let s = session.stats().snapshot();
-                let rate = s.finished() as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                let (mut finished, mut errors, mut in_flight, mut records) = (0, 0, 0, 0);
+                for (session, sink) in &runs {
+                    let s = session.stats().snapshot();
+                    finished += s.finished();
+                    errors += s.error_count();
+                    in_flight += s.in_flight;
+                    records += sink.records();
+                }
+                let rate = finished as f64 / started.elapsed().as_secs_f64().max(1e-3);
                 shown.set_message(format!(
-                    "{} requests ({rate:.0}/s) · {} records · {} errors · {} in flight · {} connections",
-                    s.finished(),
-                    records.records(),
-                    s.error_count(),
-                    s.in_flight,
+                    "{finished} requests ({rate:.0}/s) · {records} records · {errors} errors · \
+                     {in_flight} in flight · {} connections",
                     client.connections_open(),
                 ));
             }

@@ -1,29 +1,31 @@
 //! `crawlbox`: run untrusted scraping plugins through one pooled, capped
 //! HTTP client. See `crawlbox --help`.
 //!
-//! Exit codes: 0 the run completed; 1 the plugin failed (returned an
-//! error, crashed or hit a limit); 2 bad usage or a plugin that cannot be
-//! loaded (nothing ran).
+//! Exit codes: 0 every run completed; 1 a plugin failed (returned an error,
+//! crashed or hit a limit); 2 bad usage or a plugin that cannot be loaded
+//! (nothing ran); 130 interrupted (Ctrl-C).
 
 mod cli;
 mod console;
+mod manifest;
 mod output;
 mod summary;
 mod units;
 
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use crawlbox_demo_site::{Site, SiteConfig};
 use crawlbox_net::Client;
-use crawlbox_runtime::Runtime;
+use crawlbox_runtime::{Outcome, Runtime};
+use futures::future::join_all;
+use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, CommonArgs, DemoArgs, RunArgs};
+use crate::cli::{Cli, Command, CommonArgs, DemoArgs, PluginArgs, RunArgs};
 use crate::console::Progress;
-use crate::output::JsonLines;
+use crate::manifest::{Job, JobsFile, Manifest, WasmSource, dedup_names, plugin_name};
+use crate::output::{Output, PluginSink};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -68,10 +70,36 @@ fn main() -> ExitCode {
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let input = read_input(&args)?;
-    let wasm = std::fs::read(&args.plugin)
-        .with_context(|| format!("cannot read the plugin {}", args.plugin.display()))?;
-    let name = plugin_name(&args.plugin);
-    run_plugin(&args.common, &name, &wasm, &input).await
+    let mut jobs = Vec::new();
+    if let Some(path) = &args.jobs {
+        for entry in JobsFile::load(path)?.job {
+            let (manifest, _) = Manifest::for_plugin(&entry.plugin, entry.manifest.as_deref())?;
+            let entry_input = entry.input()?;
+            let mut job = Job::resolve(
+                WasmSource::File(entry.plugin.clone()),
+                &plugin_name(&entry.plugin),
+                &manifest,
+                entry_input.or_else(|| input.clone()),
+                &args.plugin,
+            )?;
+            if let Some(name) = entry.name {
+                job.name = name;
+            }
+            jobs.push(job);
+        }
+    }
+    for plugin in &args.plugins {
+        let (manifest, _) = Manifest::for_plugin(plugin, args.manifest.as_deref())?;
+        jobs.push(Job::resolve(
+            WasmSource::File(plugin.clone()),
+            &plugin_name(plugin),
+            &manifest,
+            input.clone(),
+            &args.plugin,
+        )?);
+    }
+    dedup_names(&mut jobs);
+    run_jobs(&args.common, jobs).await
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -92,8 +120,24 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "batch": 32,
     })
     .to_string();
-    let wasm = crawlbox_guest_artifacts::example_crawler();
-    let code = run_plugin(&args.common, "example-crawler", wasm, &input).await?;
+    // The demo site is on loopback: grant exactly it.
+    let plugin_args = PluginArgs {
+        allow_host: [args.plugin.allow_host, vec![site.base_url()]].concat(),
+        allow_network: [
+            args.plugin.allow_network,
+            vec![site.addr().ip().to_string()],
+        ]
+        .concat(),
+        ..args.plugin
+    };
+    let job = Job::resolve(
+        WasmSource::Embedded(crawlbox_guest_artifacts::example_crawler()),
+        "example-crawler",
+        &Manifest::default(),
+        Some(input),
+        &plugin_args,
+    )?;
+    let code = run_jobs(&args.common, vec![job]).await?;
     let seen = site.counters();
     if !args.common.quiet {
         eprintln!(
@@ -106,46 +150,98 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// Loads and runs one plugin; prints the summary; returns the exit code.
-async fn run_plugin(
-    common: &CommonArgs,
-    name: &str,
-    wasm: &[u8],
-    input: &str,
-) -> anyhow::Result<ExitCode> {
+/// Loads every plugin, runs them all at once on one client, prints the
+/// summary, and returns the exit code.
+async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCode> {
     let client = Client::new(common.client_config()).context("invalid network settings")?;
     let runtime = Runtime::new(client.clone())
         .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly runtime: {e:#}"))?;
-    let plugin = runtime.load(name, wasm)?;
-    let sink = Arc::new(JsonLines::open(common.out.as_deref())?);
-    let session = client.session();
-    let progress = Progress::start(common.quiet, name, &session, &client, sink.clone());
-    let report = runtime
-        .run(&plugin, input, &common.limits(), session, sink)
-        .await;
+    // Load everything before running anything: a bad plugin is a usage error.
+    let mut plugins = Vec::new();
+    for job in &jobs {
+        plugins.push(runtime.load(&job.name, &job.wasm.bytes()?)?);
+    }
+    let several = jobs.len() > 1;
+    let shared = match &common.out_dir {
+        Some(_) => None,
+        None => Some(Output::open(common.out.as_deref())?),
+    };
+    let mut runs = Vec::new();
+    for job in &jobs {
+        let sink = match (&shared, &common.out_dir) {
+            (Some(out), _) => PluginSink::new(out.clone(), several.then_some(job.name.as_str())),
+            (None, Some(dir)) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
+                let path = dir.join(format!("{}.jsonl", job.name));
+                PluginSink::new(Output::open(Some(&path))?, None)
+            }
+            (None, None) => unreachable!("either a shared output or an output directory"),
+        };
+        runs.push((client.session(job.session.clone()), sink));
+    }
+
+    let cancel = CancellationToken::new();
+    let interrupt = tokio::spawn(stop_on_ctrl_c(cancel.clone()));
+    let label = match jobs.as_slice() {
+        [job] => job.name.clone(),
+        _ => format!("{} plugins", jobs.len()),
+    };
+    let progress = Progress::start(common.quiet, &label, runs.clone(), &client);
+    let reports = join_all(jobs.iter().zip(&plugins).zip(runs).map(
+        |((job, plugin), (session, sink))| {
+            runtime.run(
+                plugin,
+                &job.input,
+                &job.limits,
+                session,
+                sink,
+                cancel.clone(),
+            )
+        },
+    ))
+    .await;
     drop(progress);
+    interrupt.abort();
 
     if common.quiet {
-        if !report.outcome.is_success() {
-            eprintln!("crawlbox: {name}: {}", report.outcome);
+        for report in reports.iter().filter(|r| !r.outcome.is_success()) {
+            eprintln!("crawlbox: {}: {}", report.plugin, report.outcome);
         }
     } else {
-        eprint!("{}", summary::text(&report, &client));
+        eprint!("{}", summary::text(&reports, &client));
     }
     if let Some(path) = &common.stats {
-        let json = serde_json::to_string_pretty(&summary::json(&report, &client))?;
+        let json = serde_json::to_string_pretty(&summary::json(&reports, &client))?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write the stats to {}", path.display()))?;
     }
-    Ok(if report.outcome.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(
+        if reports.iter().any(|r| r.outcome == Outcome::Interrupted) {
+            ExitCode::from(130)
+        } else if reports.iter().all(|r| r.outcome.is_success()) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
-/// The input JSON: `--input`, `--input-file`, or `null`.
-fn read_input(args: &RunArgs) -> anyhow::Result<String> {
+/// The first Ctrl-C stops the runs cleanly (records flushed, summary
+/// printed); a second one exits at once.
+async fn stop_on_ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    tracing::warn!(target: "crawlbox", "interrupted: stopping (Ctrl-C again to quit at once)");
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(130);
+    }
+}
+
+/// The input JSON from `--input` or `--input-file`, if given.
+fn read_input(args: &RunArgs) -> anyhow::Result<Option<String>> {
     let (input, source) = match (&args.input, &args.input_file) {
         (Some(text), _) => (text.clone(), "--input".to_owned()),
         (None, Some(path)) => (
@@ -153,17 +249,10 @@ fn read_input(args: &RunArgs) -> anyhow::Result<String> {
                 .with_context(|| format!("cannot read --input-file {}", path.display()))?,
             format!("--input-file {}", path.display()),
         ),
-        (None, None) => return Ok("null".to_owned()),
+        (None, None) => return Ok(None),
     };
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&input) {
         bail!("{source} is not valid JSON: {e}");
     }
-    Ok(input)
-}
-
-/// `path/to/my-plugin.wasm` → `my-plugin`.
-fn plugin_name(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().replace('_', "-"))
-        .unwrap_or_else(|| "plugin".to_owned())
+    Ok(Some(input))
 }

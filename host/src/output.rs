@@ -1,24 +1,23 @@
-//! Records as JSON Lines, to stdout or a file, flushed record by record.
+//! Records as JSON Lines, to stdout, a file or one file per plugin, flushed
+//! record by record.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use crawlbox_runtime::RecordSink;
 
-/// Writes each record as one line and flushes it before the plugin goes on,
-/// so a crash, a limit or Ctrl-C loses nothing already emitted.
-pub struct JsonLines {
+/// One output stream (stdout or a file), shared by the plugins writing to it.
+pub struct Output {
     out: Mutex<BufWriter<Box<dyn Write + Send>>>,
-    records: AtomicU64,
 }
 
-impl JsonLines {
+impl Output {
     /// To `path`, or to stdout when `None`.
-    pub fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+    pub fn open(path: Option<&Path>) -> anyhow::Result<Arc<Self>> {
         let out: Box<dyn Write + Send> = match path {
             Some(path) => Box::new(
                 File::create(path)
@@ -26,8 +25,43 @@ impl JsonLines {
             ),
             None => Box::new(io::stdout()),
         };
-        Ok(Self {
+        Ok(Arc::new(Self {
             out: Mutex::new(BufWriter::with_capacity(64 * 1024, out)),
+        }))
+    }
+
+    /// Writes `parts` as one line and flushes it.
+    fn write_line(&self, parts: &[&str]) -> io::Result<()> {
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| io::Error::other("output lock poisoned"))?;
+        for part in parts {
+            out.write_all(part.as_bytes())?;
+        }
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+}
+
+/// One plugin's records: written to an [`Output`], flushed before the
+/// plugin goes on (so a crash, a limit or Ctrl-C loses nothing already
+/// emitted), and wrapped as `{"plugin": NAME, "record": …}` when several
+/// plugins share the output.
+pub struct PluginSink {
+    out: Arc<Output>,
+    /// `{"plugin":"NAME","record":` when tagging.
+    prefix: Option<String>,
+    records: AtomicU64,
+}
+
+impl PluginSink {
+    pub fn new(out: Arc<Output>, tag: Option<&str>) -> Arc<Self> {
+        let prefix =
+            tag.map(|name| format!("{{\"plugin\":{},\"record\":", serde_json::Value::from(name)));
+        Arc::new(Self {
+            out,
+            prefix,
             records: AtomicU64::new(0),
         })
     }
@@ -38,15 +72,12 @@ impl JsonLines {
     }
 }
 
-impl RecordSink for JsonLines {
+impl RecordSink for PluginSink {
     fn write(&self, _plugin: &str, record: &str) -> io::Result<()> {
-        let mut out = self
-            .out
-            .lock()
-            .map_err(|_| io::Error::other("output lock poisoned"))?;
-        out.write_all(record.as_bytes())?;
-        out.write_all(b"\n")?;
-        out.flush()?;
+        match &self.prefix {
+            Some(prefix) => self.out.write_line(&[prefix, record, "}"])?,
+            None => self.out.write_line(&[record])?,
+        }
         self.records.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -7,8 +7,26 @@ use crawlbox_net::Client;
 use crawlbox_runtime::RunReport;
 use serde_json::{Value, json};
 
-/// The summary as text, one stat a line (Scrapy-style).
-pub fn text(report: &RunReport, client: &Client) -> String {
+/// The summary of every run as text, one stat a line (Scrapy-style).
+pub fn text(reports: &[RunReport], client: &Client) -> String {
+    let mut out = String::new();
+    for report in reports {
+        out.push_str(&report_text(report));
+    }
+    let _ = writeln!(
+        out,
+        "  connections opened {}{}",
+        client.connections_opened(),
+        if reports.len() > 1 {
+            " (shared by all plugins)"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
+fn report_text(report: &RunReport) -> String {
     let s = &report.stats;
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     let mut out = String::new();
@@ -50,7 +68,13 @@ pub fn text(report: &RunReport, client: &Client) -> String {
             .join(", ")
     };
     let _ = writeln!(out, "  errors             {errors}");
-    let _ = writeln!(out, "  connections opened {}", client.connections_opened());
+    if s.errors.contains_key(&crawlbox_net::ErrorKind::Denied) {
+        let _ = writeln!(
+            out,
+            "  hint               denied requests: grant hosts with --allow-host PATTERN or \
+             allowed_hosts in crawlbox.toml, private addresses with --allow-network"
+        );
+    }
     if s.latency.count > 0 {
         let _ = writeln!(
             out,
@@ -64,8 +88,19 @@ pub fn text(report: &RunReport, client: &Client) -> String {
     out
 }
 
-/// The summary as JSON (for `--stats FILE`).
-pub fn json(report: &RunReport, client: &Client) -> Value {
+/// The summary as JSON (for `--stats FILE`): one plugin's object, or
+/// `{"plugins": [...], "connections_opened": N}` for several.
+pub fn json(reports: &[RunReport], client: &Client) -> Value {
+    match reports {
+        [report] => report_json(report, client),
+        _ => json!({
+            "plugins": reports.iter().map(|r| report_json(r, client)).collect::<Vec<_>>(),
+            "connections_opened": client.connections_opened(),
+        }),
+    }
+}
+
+fn report_json(report: &RunReport, client: &Client) -> Value {
     let s = &report.stats;
     let secs = |d: Duration| d.as_secs_f64();
     json!({

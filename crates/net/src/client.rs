@@ -35,8 +35,7 @@ struct Inner {
     next_session: std::sync::atomic::AtomicU64,
 }
 
-/// What one session (one plugin run) may do. Each field can only narrow
-/// what the [`ClientConfig`] allows.
+/// What one session (one plugin run) may do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionConfig {
     /// The URLs and addresses the session may reach. Default: nothing.

@@ -1,9 +1,11 @@
 //! `wasi:http/outgoing-handler` served by crawlbox's pooled client instead
 //! of wasmtime-wasi-http's connection-per-request default.
 
+use std::sync::Arc;
+
 use crawlbox_net::{ErrorKind, FetchError, SendOptions, Session};
 use http_body_util::BodyExt;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The hooks of one plugin run: every request goes to its [`Session`].
 pub(crate) struct HttpHooks {
@@ -13,6 +15,17 @@ pub(crate) struct HttpHooks {
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
 impl WasiHttpHooks for HttpHooks {
+    /// The guest learns at `fields` construction that a header is the
+    /// host's to set (the net layer refuses them again on send).
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        Arc::new(crawlbox_net::is_forbidden_header)
+    }
+
+    /// The net layer sets `host` from the URL; a guest cannot.
+    fn set_host_header(&mut self) -> bool {
+        false
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

@@ -19,7 +19,8 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use std::sync::Arc;
-//! use crawlbox_net::{Client, ClientConfig};
+//! use crawlbox_net::{Client, ClientConfig, EgressPolicy, SessionConfig};
+//! use tokio_util::sync::CancellationToken;
 //! use crawlbox_runtime::{Limits, Runtime, RecordSink};
 //!
 //! struct Stdout;
@@ -32,8 +33,14 @@
 //!
 //! let runtime = Runtime::new(Client::new(ClientConfig::default())?)?;
 //! let plugin = runtime.load("crawler", &std::fs::read("crawler.wasm")?)?;
-//! let session = runtime.client().session();
-//! let report = runtime.run(&plugin, "{}", &Limits::default(), session, Arc::new(Stdout)).await;
+//! let session = runtime.client().session(SessionConfig {
+//!     egress: EgressPolicy::new(["https://example.com"], [] as [&str; 0])?,
+//!     ..SessionConfig::default()
+//! });
+//! let cancel = CancellationToken::new();
+//! let report = runtime
+//!     .run(&plugin, "{}", &Limits::default(), session, Arc::new(Stdout), cancel)
+//!     .await;
 //! println!("{:?} after {} records", report.outcome, report.records);
 //! # Ok(()) }
 //! ```

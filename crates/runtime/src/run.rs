@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crawlbox_net::{Session, StatsSnapshot};
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpCtx;
 
@@ -17,16 +18,26 @@ use crate::output::GuestLog;
 use crate::state::PluginState;
 use crate::{Plugin, RecordSink, Runtime};
 
-/// Limits of one plugin run.
+/// Limits of one plugin run. Network limits (allowed hosts, request
+/// budget, response size) live in the run's
+/// [`SessionConfig`](crawlbox_net::SessionConfig).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Linear memory of the instance, in bytes. Default: 256 MiB.
+    /// Linear memory of the instance, in bytes; growing past it traps.
+    /// Default: 256 MiB.
     pub memory: usize,
+    /// Elements in any one table (function references). Default: 1,000,000.
+    pub table_elements: usize,
+    /// Time the guest may spend running its own code (waiting on responses
+    /// does not count), measured in 10 ms epochs. Default: 10 minutes.
+    pub cpu_time: Option<Duration>,
     /// Wall-clock time for the whole run. Default: none.
     pub wall_time: Option<Duration>,
-    /// Time the guest may spend running code (waiting for responses does
-    /// not count), measured in 10 ms epochs. Default: none.
-    pub cpu_time: Option<Duration>,
+    /// Records the run may emit; `emit` fails past it. Default: no limit.
+    pub max_records: Option<u64>,
+    /// Bytes of records the run may emit; `emit` fails past it.
+    /// Default: 1 GiB.
+    pub max_output_bytes: Option<u64>,
     /// Bytes of the guest's stdout, and of its stderr, passed to the log;
     /// the rest is discarded. Default: 1 MiB each.
     pub log_bytes: u64,
@@ -36,8 +47,11 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             memory: 256 * 1024 * 1024,
+            table_elements: 1_000_000,
+            cpu_time: Some(Duration::from_secs(600)),
             wall_time: None,
-            cpu_time: None,
+            max_records: None,
+            max_output_bytes: Some(1 << 30),
             log_bytes: 1024 * 1024,
         }
     }
@@ -52,12 +66,16 @@ pub enum Outcome {
     Failed(String),
     /// The guest trapped (a panic, a memory limit, an invalid operation).
     Trapped(String),
+    /// The guest tried to grow its memory past the limit (bytes).
+    MemoryLimit(usize),
     /// The guest used up its CPU time.
     CpuLimit(Duration),
     /// The run took longer than its wall-clock limit.
     WallLimit(Duration),
     /// A record could not be written.
     OutputFailed(String),
+    /// The run was cancelled (Ctrl-C).
+    Interrupted,
 }
 
 impl Outcome {
@@ -66,16 +84,19 @@ impl Outcome {
         matches!(self, Outcome::Completed)
     }
 
-    /// A short stable name: `completed`, `failed`, `trapped`, `cpu-limit`,
+    /// A short stable name: `completed`, `failed`, `trapped`,
+    /// `memory-limit`, `cpu-limit`,
     /// `wall-limit`, `output-failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
             Outcome::Failed(_) => "failed",
             Outcome::Trapped(_) => "trapped",
+            Outcome::MemoryLimit(_) => "memory-limit",
             Outcome::CpuLimit(_) => "cpu-limit",
             Outcome::WallLimit(_) => "wall-limit",
             Outcome::OutputFailed(_) => "output-failed",
+            Outcome::Interrupted => "interrupted",
         }
     }
 }
@@ -86,9 +107,15 @@ impl fmt::Display for Outcome {
             Outcome::Completed => write!(f, "completed"),
             Outcome::Failed(m) => write!(f, "the plugin returned an error: {m}"),
             Outcome::Trapped(m) => write!(f, "the plugin crashed (trap): {m}"),
+            Outcome::MemoryLimit(bytes) => write!(
+                f,
+                "the plugin tried to use more than its memory limit of {} MiB",
+                bytes >> 20
+            ),
             Outcome::CpuLimit(d) => write!(f, "the plugin used up its CPU time limit of {d:?}"),
             Outcome::WallLimit(d) => write!(f, "the run hit its wall-clock limit of {d:?}"),
             Outcome::OutputFailed(m) => write!(f, "{m}"),
+            Outcome::Interrupted => write!(f, "the run was interrupted"),
         }
     }
 }
@@ -111,8 +138,9 @@ pub struct RunReport {
 impl Runtime {
     /// Runs `plugin` once with `input` (JSON text). Network requests go
     /// through `session` (so the caller can watch its stats); records go to
-    /// `sink`. Never panics on guest misbehaviour: every way a run can end
-    /// is an [`Outcome`].
+    /// `sink`. Cancelling `cancel` stops the run (records already written
+    /// stay written). Never panics on guest misbehaviour: every way a run
+    /// can end is an [`Outcome`].
     pub async fn run(
         &self,
         plugin: &Plugin,
@@ -120,6 +148,7 @@ impl Runtime {
         limits: &Limits,
         session: Session,
         sink: Arc<dyn RecordSink>,
+        cancel: CancellationToken,
     ) -> RunReport {
         let started = Instant::now();
         let mut store = self.store(plugin, limits, session.clone(), sink);
@@ -127,11 +156,19 @@ impl Runtime {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
             instance.call_run(&mut store, input).await
         };
-        let result = match limits.wall_time {
-            Some(limit) => tokio::time::timeout(limit, call)
-                .await
-                .map_err(|_| Outcome::WallLimit(limit)),
-            None => Ok(call.await),
+        let wall_limit = async {
+            match limits.wall_time {
+                Some(limit) => {
+                    tokio::time::sleep(limit).await;
+                    Outcome::WallLimit(limit)
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            result = call => Ok(result),
+            outcome = wall_limit => Err(outcome),
+            () = cancel.cancelled() => Err(Outcome::Interrupted),
         };
         let state = store.data_mut();
         let outcome = match result {
@@ -140,7 +177,7 @@ impl Runtime {
             Ok(Err(trap)) => state
                 .stopped
                 .take()
-                .unwrap_or_else(|| Outcome::Trapped(format!("{trap:?}"))),
+                .unwrap_or_else(|| Outcome::Trapped(describe_trap(&trap))),
             Err(limit) => limit,
         };
         RunReport {
@@ -178,20 +215,48 @@ impl Runtime {
             },
             session,
             sink,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .trap_on_grow_failure(true)
-                .build(),
+            memory_limit: limits.memory,
+            table_elements_limit: limits.table_elements,
+            max_records: limits.max_records,
+            max_output_bytes: limits.max_output_bytes,
             records: 0,
+            output_bytes: 0,
             cpu_ticks: 0,
             stopped: None,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| state);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(cpu_accounting(self.ticker.ticks(), limits.cpu_time));
         store
     }
+}
+
+/// A trap in one readable line: what happened (the root cause, e.g.
+/// `wasm trap: out of bounds memory access`) and where (the innermost
+/// functions of the guest's stack).
+fn describe_trap(err: &wasmtime::Error) -> String {
+    let trace = err.downcast_ref::<wasmtime::WasmBacktrace>();
+    let trace_text = trace.map(ToString::to_string);
+    let causes: Vec<String> = err
+        .chain()
+        .map(|cause| cause.to_string())
+        .filter(|cause| Some(cause) != trace_text.as_ref())
+        .collect();
+    let mut text = causes.join(": ");
+    if let Some(trace) = trace {
+        let frames: Vec<String> = trace
+            .frames()
+            .iter()
+            .filter_map(|f| f.func_name())
+            .take(4)
+            .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+            .collect();
+        if !frames.is_empty() {
+            text.push_str(&format!(" (in {})", frames.join(" < ")));
+        }
+    }
+    text
 }
 
 /// The epoch callback: yield at every tick (so other plugins and the

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use crawlbox_net::Session;
 use serde::de::IgnoredAny;
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -20,9 +19,13 @@ pub(crate) struct PluginState {
     pub(crate) hooks: HttpHooks,
     pub(crate) session: Session,
     pub(crate) sink: Arc<dyn RecordSink>,
-    pub(crate) limits: StoreLimits,
-    /// Records written so far.
+    pub(crate) memory_limit: usize,
+    pub(crate) table_elements_limit: usize,
+    pub(crate) max_records: Option<u64>,
+    pub(crate) max_output_bytes: Option<u64>,
+    /// Records written so far, and their bytes.
     pub(crate) records: u64,
+    pub(crate) output_bytes: u64,
     /// Epoch ticks the guest has run for (CPU time, in ticks).
     pub(crate) cpu_ticks: u64,
     /// Why the host stopped the guest, when it did.
@@ -48,11 +51,60 @@ impl WasiHttpView for PluginState {
     }
 }
 
+/// Memory and tables may grow up to the run's limits; past them the guest
+/// traps (rather than seeing a failed `memory.grow` it might ignore) and the
+/// run ends as [`Outcome::MemoryLimit`](crate::Outcome::MemoryLimit).
+impl wasmtime::ResourceLimiter for PluginState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.stopped = Some(crate::Outcome::MemoryLimit(self.memory_limit));
+            wasmtime::bail!(
+                "the plugin asked for {desired} bytes of memory, over its limit of {}",
+                self.memory_limit
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_elements_limit {
+            wasmtime::bail!(
+                "the plugin asked for a table of {desired} elements, over the limit of {}",
+                self.table_elements_limit
+            );
+        }
+        Ok(true)
+    }
+}
+
 impl PluginState {
     /// `host.emit`: validates one JSON value and writes it as one line.
-    /// Invalid JSON is refused (the guest gets an error); a failing sink
-    /// stops the run, since nothing emitted may be lost silently.
+    /// Invalid JSON and records past the output limits are refused (the
+    /// guest gets an error); a failing sink stops the run, since nothing
+    /// emitted may be lost silently.
     pub(crate) fn emit(&mut self, item: String) -> wasmtime::Result<Result<(), String>> {
+        if let Some(max) = self.max_records
+            && self.records >= max
+        {
+            return Ok(Err(format!("the run's limit of {max} records is reached")));
+        }
+        if let Some(max) = self.max_output_bytes
+            && self.output_bytes + item.len() as u64 > max
+        {
+            return Ok(Err(format!(
+                "the run's limit of {max} bytes of records is reached"
+            )));
+        }
         if let Err(e) = serde_json::from_str::<IgnoredAny>(&item) {
             return Ok(Err(format!("not a single valid JSON value: {e}")));
         }
@@ -70,6 +122,7 @@ impl PluginState {
             return Err(wasmtime::format_err!(message));
         }
         self.records += 1;
+        self.output_bytes += line.len() as u64;
         Ok(Ok(()))
     }
 }

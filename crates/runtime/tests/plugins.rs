@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use crawlbox_demo_site::{Site, SiteConfig};
 use crawlbox_guest_artifacts::{EXAMPLE_CRAWLER, WASI_HTTP_FETCH};
-use crawlbox_net::{Client, ClientConfig};
+use crawlbox_net::{Client, ClientConfig, SessionConfig};
 use crawlbox_runtime::{Limits, LoadError, Outcome, Plugin, RecordSink, RunReport, Runtime};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
 struct Records(Mutex<Vec<Value>>);
@@ -50,8 +51,9 @@ async fn run(runtime: &Runtime, plugin: &Plugin, input: Value) -> (RunReport, Ve
             plugin,
             &input.to_string(),
             &Limits::default(),
-            runtime.client().session(),
+            runtime.client().session(SessionConfig::unrestricted()),
             records.clone(),
+            CancellationToken::new(),
         )
         .await;
     (report, records.take())

@@ -1,0 +1,344 @@
+//! Plugin manifests (`crawlbox.toml`) and jobs files: what each plugin may
+//! reach and use, merged with the command line into a [`Job`].
+//!
+//! ```toml
+//! # crawlbox.toml, beside the plugin's .wasm (or --manifest FILE)
+//! name = "shop-crawler"                 # default: the .wasm file's stem
+//! input = { start = ["https://shop.example.com/"] }   # default input
+//!
+//! [network]
+//! allowed_hosts = ["https://shop.example.com", "https://*.cdn.example.com"]
+//! allowed_networks = []                 # special-purpose networks, e.g. "10.0.0.0/8"
+//! max_requests = 1000000
+//! max_redirects = 10
+//! max_response_size = "16MiB"
+//!
+//! [limits]
+//! memory = "256MiB"
+//! cpu_time = "10m"
+//! wall_time = "1h"
+//! max_records = 1000000
+//! max_output = "1GiB"
+//! max_log_output = "1MiB"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use crawlbox_net::{EgressPolicy, SessionConfig};
+use crawlbox_runtime::Limits;
+use serde::Deserialize;
+
+use crate::cli::PluginArgs;
+use crate::units::{parse_duration, parse_size};
+
+/// Default request budget of a run.
+pub const DEFAULT_MAX_REQUESTS: u64 = 1_000_000;
+
+/// A `crawlbox.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: Option<String>,
+    pub input: Option<toml::Value>,
+    #[serde(default)]
+    pub network: NetworkSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub allowed_networks: Vec<String>,
+    pub max_requests: Option<u64>,
+    pub max_redirects: Option<u32>,
+    pub max_response_size: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub memory: Option<String>,
+    pub cpu_time: Option<String>,
+    pub wall_time: Option<String>,
+    pub max_records: Option<u64>,
+    pub max_output: Option<String>,
+    pub max_log_output: Option<String>,
+}
+
+impl Manifest {
+    /// Reads and parses a manifest; errors name the file and the problem.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))
+    }
+
+    /// The manifest for `plugin`: `explicit` if given, else `crawlbox.toml`
+    /// beside it, else an empty one (nothing allowed, default limits).
+    pub fn for_plugin(
+        plugin: &Path,
+        explicit: Option<&Path>,
+    ) -> anyhow::Result<(Self, Option<PathBuf>)> {
+        if let Some(path) = explicit {
+            return Ok((Self::load(path)?, Some(path.to_owned())));
+        }
+        let beside = plugin
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("crawlbox.toml");
+        if beside.is_file() {
+            return Ok((Self::load(&beside)?, Some(beside)));
+        }
+        Ok((Self::default(), None))
+    }
+}
+
+/// One plugin to run, everything resolved.
+#[derive(Debug)]
+pub struct Job {
+    pub name: String,
+    pub wasm: WasmSource,
+    pub input: String,
+    pub session: SessionConfig,
+    pub limits: Limits,
+}
+
+#[derive(Debug)]
+pub enum WasmSource {
+    File(PathBuf),
+    Embedded(&'static [u8]),
+}
+
+impl WasmSource {
+    pub fn bytes(&self) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+        match self {
+            WasmSource::File(path) => std::fs::read(path)
+                .map(std::borrow::Cow::Owned)
+                .with_context(|| format!("cannot read the plugin {}", path.display())),
+            WasmSource::Embedded(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+        }
+    }
+}
+
+impl Job {
+    /// Merges a manifest with the command line (flags win; `--allow-host`
+    /// and `--allow-network` add to the manifest's lists).
+    pub fn resolve(
+        wasm: WasmSource,
+        default_name: &str,
+        manifest: &Manifest,
+        input: Option<String>,
+        args: &PluginArgs,
+    ) -> anyhow::Result<Job> {
+        let net = &manifest.network;
+        let lim = &manifest.limits;
+        let hosts = net.allowed_hosts.iter().chain(&args.allow_host);
+        let networks = net.allowed_networks.iter().chain(&args.allow_network);
+        let egress = EgressPolicy::new(hosts, networks)?;
+        let size = |cli: Option<u64>,
+                    manifest: &Option<String>,
+                    key: &str|
+         -> anyhow::Result<Option<u64>> {
+            match (cli, manifest) {
+                (Some(v), _) => Ok(Some(v)),
+                (None, Some(text)) => parse_size(text)
+                    .map(Some)
+                    .map_err(|e| anyhow::anyhow!("manifest key {key}: {e}")),
+                (None, None) => Ok(None),
+            }
+        };
+        let duration = |cli: Option<Duration>,
+                        manifest: &Option<String>,
+                        key: &str|
+         -> anyhow::Result<Option<Duration>> {
+            match (cli, manifest) {
+                (Some(v), _) => Ok(Some(v)),
+                (None, Some(text)) => parse_duration(text)
+                    .map(Some)
+                    .map_err(|e| anyhow::anyhow!("manifest key {key}: {e}")),
+                (None, None) => Ok(None),
+            }
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            memory: size(args.memory, &lim.memory, "limits.memory")?.map_or(defaults.memory, |m| {
+                usize::try_from(m).unwrap_or(usize::MAX)
+            }),
+            cpu_time: duration(args.cpu_limit, &lim.cpu_time, "limits.cpu_time")?
+                .or(defaults.cpu_time),
+            wall_time: duration(args.time_limit, &lim.wall_time, "limits.wall_time")?
+                .or(defaults.wall_time),
+            max_records: args
+                .max_records
+                .or(lim.max_records)
+                .or(defaults.max_records),
+            max_output_bytes: size(args.max_output, &lim.max_output, "limits.max_output")?
+                .or(defaults.max_output_bytes),
+            log_bytes: size(
+                args.max_log_output,
+                &lim.max_log_output,
+                "limits.max_log_output",
+            )?
+            .unwrap_or(defaults.log_bytes),
+            ..defaults
+        };
+        let session = SessionConfig {
+            egress,
+            max_requests: Some(
+                args.max_requests
+                    .or(net.max_requests)
+                    .unwrap_or(DEFAULT_MAX_REQUESTS),
+            ),
+            max_response_bytes: size(
+                args.max_response_size,
+                &net.max_response_size,
+                "network.max_response_size",
+            )?,
+            max_redirects: args.max_redirects.or(net.max_redirects),
+        };
+        let input = match (input, &manifest.input) {
+            (Some(input), _) => input,
+            (None, Some(value)) => serde_json::to_string(value)?,
+            (None, None) => "null".to_owned(),
+        };
+        if serde_json::from_str::<serde_json::Value>(&input).is_err() {
+            bail!("the input of {default_name} is not valid JSON");
+        }
+        Ok(Job {
+            name: manifest
+                .name
+                .clone()
+                .unwrap_or_else(|| default_name.to_owned()),
+            wasm,
+            input,
+            session,
+            limits,
+        })
+    }
+}
+
+/// A jobs file: several plugins run at once in one process.
+///
+/// ```toml
+/// [[job]]
+/// plugin = "shop.wasm"          # relative to the jobs file
+/// manifest = "shop.toml"        # default: crawlbox.toml beside the plugin
+/// name = "shop"                 # default: the manifest's name, else the file stem
+/// input = { start = ["https://shop.example.com/"] }
+/// # or, as JSON text: input_json = '{"start": ["https://shop.example.com/"]}'
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsFile {
+    pub job: Vec<JobEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobEntry {
+    pub plugin: PathBuf,
+    pub manifest: Option<PathBuf>,
+    pub name: Option<String>,
+    pub input: Option<toml::Value>,
+    pub input_json: Option<String>,
+}
+
+impl JobEntry {
+    /// The entry's input as JSON text, if it has one.
+    pub fn input(&self) -> anyhow::Result<Option<String>> {
+        match (&self.input, &self.input_json) {
+            (Some(_), Some(_)) => bail!(
+                "job {}: give `input` or `input_json`, not both",
+                self.plugin.display()
+            ),
+            (Some(value), None) => Ok(Some(serde_json::to_string(value)?)),
+            (None, Some(json)) => {
+                serde_json::from_str::<serde_json::Value>(json).with_context(|| {
+                    format!(
+                        "job {}: input_json is not valid JSON",
+                        self.plugin.display()
+                    )
+                })?;
+                Ok(Some(json.clone()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl JobsFile {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the jobs file {}", path.display()))?;
+        let mut jobs: JobsFile = toml::from_str(&text)
+            .with_context(|| format!("invalid jobs file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for job in &mut jobs.job {
+            job.plugin = base.join(&job.plugin);
+            if let Some(manifest) = &mut job.manifest {
+                *manifest = base.join(&*manifest);
+            }
+        }
+        if jobs.job.is_empty() {
+            bail!("the jobs file {} lists no [[job]]", path.display());
+        }
+        Ok(jobs)
+    }
+}
+
+/// `path/to/my_plugin.wasm` → `my-plugin`.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().replace('_', "-"))
+        .unwrap_or_else(|| "plugin".to_owned())
+}
+
+/// Makes names unique by suffixing `-2`, `-3`, … to repeats.
+pub fn dedup_names(jobs: &mut [Job]) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for job in jobs {
+        let count = seen.entry(job.name.clone()).or_default();
+        *count += 1;
+        if *count > 1 {
+            job.name = format!("{}-{count}", job.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_manifest_parses() {
+        let manifest: Manifest = toml::from_str(
+            r#"
+            name = "shop"
+            input = { start = ["https://shop.example.com/"], max_pages = 5 }
+            [network]
+            allowed_hosts = ["https://shop.example.com"]
+            allowed_networks = ["10.0.0.0/8"]
+            max_requests = 100
+            [limits]
+            memory = "64MiB"
+            cpu_time = "30s"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(manifest.name.as_deref(), Some("shop"));
+        assert_eq!(manifest.network.max_requests, Some(100));
+        assert_eq!(manifest.limits.memory.as_deref(), Some("64MiB"));
+    }
+
+    #[test]
+    fn typos_are_refused() {
+        let err = toml::from_str::<Manifest>("[network]\nallowed_host = []").unwrap_err();
+        assert!(err.to_string().contains("allowed_host"), "{err}");
+    }
+}
