@@ -12,6 +12,7 @@ use std::process::Command;
 const RUST_GUESTS: &[(&str, &str)] = &[
     ("example-crawler", "EXAMPLE_CRAWLER"),
     ("wasi-http-fetch", "WASI_HTTP_FETCH"),
+    ("batch-fetch", "BATCH_FETCH"),
 ];
 
 /// The hostile plugins: examples of `guests/hostile`, one per attack.

@@ -1,7 +1,7 @@
 //! `crawlbox:plugin/host`: the interface crawlbox adds to WASI.
 
 use crawlbox_net::{ErrorKind, FetchError, Session};
-use futures::future::join_all;
+use futures::{StreamExt, stream};
 
 use crate::state::PluginState;
 
@@ -30,12 +30,28 @@ impl wit::Host for PluginState {
         fetch_one(&self.session, req).await
     }
 
+    /// Runs the batch with as many requests in flight as the global cap
+    /// allows (more could only wait), completing in any order, and returns
+    /// the results in request order. Creating every future up front would
+    /// allocate and move one per request however large the batch.
     async fn fetch_all(
         &mut self,
         reqs: Vec<wit::Request>,
     ) -> Vec<Result<wit::Response, wit::FetchError>> {
         let session = &self.session;
-        join_all(reqs.into_iter().map(|req| fetch_one(session, req))).await
+        let in_flight = session.client().config().concurrency;
+        let mut results: Vec<Option<Result<wit::Response, wit::FetchError>>> =
+            std::iter::repeat_with(|| None).take(reqs.len()).collect();
+        let mut done = stream::iter(reqs.into_iter().enumerate())
+            .map(|(i, req)| async move { (i, fetch_one(session, req).await) })
+            .buffer_unordered(in_flight);
+        while let Some((i, result)) = done.next().await {
+            results[i] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every request of the batch completes"))
+            .collect()
     }
 
     fn emit(&mut self, item: String) -> wasmtime::Result<Result<(), String>> {

@@ -6,7 +6,8 @@
 //! `{"urls": ["http://…", …], "concurrency": 16}` or
 //! `{"base": "http://127.0.0.1:8080", "path": "/page/{i}", "n": 1000, "concurrency": 16}`
 //! (`{i}` counts from 0 to n-1). With `"records": false` it emits one
-//! summary record instead of one per URL (for benchmarks).
+//! summary record instead of one per URL (for benchmarks):
+//! `{"requests", "ok", "errors", "bytes", "seconds"}`.
 
 use crawlbox_guest::{Plugin, Result, bail, emit};
 use futures::StreamExt;
@@ -53,6 +54,8 @@ struct Summary {
     ok: usize,
     errors: usize,
     bytes: usize,
+    /// From the first request to the last response, measured in the guest.
+    seconds: f64,
 }
 
 struct WasiHttpFetch;
@@ -63,6 +66,7 @@ impl Plugin for WasiHttpFetch {
         let urls = urls(&input)?;
         let records = input.records;
         wstd::runtime::block_on(async move {
+            let started = std::time::Instant::now();
             let client = Client::new();
             let mut results = futures::stream::iter(urls.iter())
                 .map(|url| {
@@ -99,6 +103,7 @@ impl Plugin for WasiHttpFetch {
                 }
             }
             if !records {
+                summary.seconds = started.elapsed().as_secs_f64();
                 emit(&summary)?;
             }
             Ok(())

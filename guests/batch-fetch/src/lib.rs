@@ -1,0 +1,87 @@
+//! Fetches N URLs through `fetch-all`, `batch` at a time, and emits one
+//! summary record: `{"requests", "ok", "errors", "bytes", "seconds"}`
+//! (seconds measured in the guest, from the first request to the last
+//! response). The host runs each batch under its caps, so `batch` can be
+//! much larger than the concurrency.
+//!
+//! Input: `{"base": "http://127.0.0.1:8080", "path": "/page/{i}", "n": 20000, "batch": 4096}`
+//! (`{i}` counts from 0 to n-1) or `{"urls": [...]}`.
+
+use std::time::Instant;
+
+use crawlbox_guest::{Plugin, Result, bail, emit, fetch_all};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    #[serde(default)]
+    urls: Vec<String>,
+    base: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    n: usize,
+    /// Requests per `fetch-all` call. Default: 4096.
+    #[serde(default = "default_batch")]
+    batch: usize,
+}
+
+fn default_batch() -> usize {
+    4096
+}
+
+#[derive(Serialize, Default)]
+struct Summary {
+    requests: usize,
+    ok: usize,
+    errors: usize,
+    bytes: usize,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_error: Option<String>,
+}
+
+struct BatchFetch;
+
+impl Plugin for BatchFetch {
+    fn run(input: &str) -> Result<()> {
+        let input: Input = crawlbox_guest::parse_input(input)?;
+        let urls: Vec<String> = match (&input.base, &input.path) {
+            (Some(base), Some(path)) => (0..input.n)
+                .map(|i| format!("{base}{}", path.replace("{i}", &i.to_string())))
+                .collect(),
+            (None, None) if !input.urls.is_empty() => input.urls,
+            _ => bail!("give either \"urls\" or \"base\", \"path\" and \"n\""),
+        };
+        let mut summary = Summary::default();
+        let started = Instant::now();
+        for batch in urls.chunks(input.batch.max(1)) {
+            for result in fetch_all(batch) {
+                summary.requests += 1;
+                match result {
+                    Ok(resp) if resp.is_success() => {
+                        summary.ok += 1;
+                        summary.bytes += resp.body.len();
+                    }
+                    Ok(resp) => {
+                        summary.errors += 1;
+                        summary
+                            .first_error
+                            .get_or_insert_with(|| format!("status {}", resp.status));
+                    }
+                    Err(err) => {
+                        summary.errors += 1;
+                        summary
+                            .first_error
+                            .get_or_insert_with(|| format!("{}: {}", err.kind(), err.message()));
+                    }
+                }
+            }
+        }
+        summary.seconds = started.elapsed().as_secs_f64();
+        emit(&summary)?;
+        Ok(())
+    }
+}
+
+crawlbox_guest::export_plugin!(BatchFetch);
