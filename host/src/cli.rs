@@ -164,6 +164,11 @@ pub struct CommonArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub first_byte_timeout: Duration,
 
+    /// Drive connections on a network thread of their own, beside the
+    /// plugins' thread (helps plugins that make many small wasi:http calls).
+    #[arg(long)]
+    pub network_thread: bool,
+
     /// User-Agent sent when a plugin sets none.
     #[arg(long, value_name = "UA")]
     pub user_agent: Option<String>,
@@ -190,6 +195,7 @@ impl CommonArgs {
             connect_timeout: self.connect_timeout,
             first_byte_timeout: self.first_byte_timeout,
             request_timeout: self.timeout,
+            network_thread: self.network_thread,
             user_agent: self.user_agent.clone().unwrap_or(defaults.user_agent),
             ..defaults
         }

@@ -159,12 +159,18 @@ impl From<&String> for Request {
 }
 
 impl Response {
+    /// The headers as `(name, value)` pairs, in order (names lower-case).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .lines()
+            .filter_map(|line| line.split_once(": "))
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// The body as text (invalid UTF-8 replaced).
@@ -295,4 +301,48 @@ macro_rules! debug {
 #[macro_export]
 macro_rules! error {
     ($($arg:tt)*) => { $crate::log($crate::Level::Error, &::std::format!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(headers: &str) -> Response {
+        Response {
+            status: 200,
+            url: "http://example.com/".into(),
+            headers: headers.into(),
+            body: b"hello".to_vec(),
+            version: HttpVersion::Http11,
+            elapsed_us: 1500,
+        }
+    }
+
+    #[test]
+    fn headers_are_read_from_the_block() {
+        let r = response("content-type: text/html\nx-empty: \nset-cookie: a=1\nset-cookie: b=2\n");
+        assert_eq!(r.header("Content-Type"), Some("text/html"));
+        assert_eq!(r.header("x-empty"), Some(""));
+        assert_eq!(r.header("missing"), None);
+        let cookies: Vec<_> = r
+            .headers()
+            .filter(|(k, _)| *k == "set-cookie")
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(r.text(), "hello");
+        assert!(r.is_success());
+        assert_eq!(r.elapsed(), Duration::from_micros(1500));
+    }
+
+    #[test]
+    fn requests_build_fluently() {
+        let r = Request::post("http://example.com/", "x=1")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .timeout(Duration::from_secs(2));
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.body.as_deref(), Some(&b"x=1"[..]));
+        assert_eq!(r.timeout_ms, Some(2000));
+        assert_eq!(Request::from("http://a/").method, "GET");
+    }
 }

@@ -11,7 +11,8 @@ use futures::StreamExt;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut n, mut c, mut base, mut path) = (20000usize, 64usize, String::new(), "/small".to_owned());
+    let (mut n, mut c, mut base, mut path) =
+        (20000usize, 64usize, String::new(), "/small".to_owned());
     while let Some(flag) = args.next() {
         let value = args.next().expect("every flag takes a value");
         match flag.as_str() {

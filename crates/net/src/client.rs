@@ -33,6 +33,45 @@ struct Inner {
     counters: Arc<ConnCounters>,
     user_agent: HeaderValue,
     next_session: std::sync::atomic::AtomicU64,
+    network: Option<NetworkThread>,
+}
+
+/// A thread with a runtime of its own that does all network work: connects,
+/// connection tasks, requests and bodies. The caller's thread (running
+/// WebAssembly) only hands requests over and takes results back.
+#[derive(Debug)]
+struct NetworkThread {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl NetworkThread {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("crawlbox-net".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })?;
+        Ok(Self {
+            handle,
+            stop: Some(stop),
+        })
+    }
+}
+
+impl Drop for NetworkThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 /// What one session (one plugin run) may do.
@@ -73,12 +112,19 @@ pub struct SendOptions {
 }
 
 impl Client {
-    /// A client with its own pool. Call it inside a tokio runtime: idle
+    /// A client with its own pool (and, by default, its own network thread).
+    /// Without a network thread, call it inside a tokio runtime: idle
     /// connections are reaped by a task on that runtime.
     pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        let network = if config.network_thread {
+            Some(NetworkThread::start().map_err(|e| ConfigError::NetworkThread(e.to_string()))?)
+        } else {
+            None
+        };
         let counters = Arc::new(ConnCounters::default());
         let pool = Pool::new(
+            network.as_ref().map(|n| n.handle.clone()),
             Connector::new(config.connect_timeout),
             config.per_host,
             config.idle_timeout,
@@ -95,6 +141,7 @@ impl Client {
                 counters,
                 user_agent,
                 next_session: std::sync::atomic::AtomicU64::new(1),
+                network,
             }),
         })
     }
@@ -166,6 +213,80 @@ impl Session {
         request: http::Request<Bytes>,
         options: SendOptions,
     ) -> Result<http::Response<ResponseBody>, FetchError> {
+        // The request runs here and streams its body to the caller; only
+        // the connection is driven from the network thread.
+        self.send_here(request, options).await
+    }
+
+    /// Fetches `request`, following redirects (up to
+    /// [`ClientConfig::max_redirects`]), and reads the final body in full.
+    ///
+    /// A non-2xx status is a response, not an error.
+    pub async fn fetch(&self, request: Request) -> Result<Response, FetchError> {
+        let this = self.clone();
+        self.on_network_thread(async move { this.fetch_here(request).await })
+            .await
+    }
+
+    /// Fetches many requests concurrently (as many in flight as the global
+    /// cap allows, completing in any order) and returns the results in the
+    /// order of `requests`. An `Err` in `requests` (a request that could not
+    /// be built) is passed through, and counted.
+    ///
+    /// The whole batch runs on the network thread in one go.
+    pub async fn fetch_many(
+        &self,
+        requests: Vec<Result<Request, FetchError>>,
+    ) -> Vec<Result<Response, FetchError>> {
+        use futures::StreamExt;
+        let this = self.clone();
+        self.on_network_thread(async move {
+            let in_flight = this.client.inner.config.concurrency;
+            let mut results: Vec<Option<Result<Response, FetchError>>> =
+                std::iter::repeat_with(|| None)
+                    .take(requests.len())
+                    .collect();
+            let this = &this;
+            let mut done = futures::stream::iter(requests.into_iter().enumerate())
+                .map(|(i, request)| async move {
+                    let result = match request {
+                        Ok(request) => this.fetch_here(request).await,
+                        Err(err) => Err(this.refuse(err)),
+                    };
+                    (i, result)
+                })
+                .buffer_unordered(in_flight);
+            while let Some((i, result)) = done.next().await {
+                results[i] = Some(result);
+            }
+            results
+                .into_iter()
+                .map(|r| r.expect("every request of the batch completes"))
+                .collect()
+        })
+        .await
+    }
+
+    /// Runs `work` on the client's network thread, if it has one.
+    async fn on_network_thread<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> T {
+        match &self.client.inner.network {
+            Some(network) => network
+                .handle
+                .spawn(work)
+                .await
+                .expect("network tasks do not panic and the thread outlives the client"),
+            None => work.await,
+        }
+    }
+
+    async fn send_here(
+        &self,
+        request: http::Request<Bytes>,
+        options: SendOptions,
+    ) -> Result<http::Response<ResponseBody>, FetchError> {
         let config = &self.client.inner.config;
         let first_byte = tighter(config.first_byte_timeout, options.first_byte_timeout);
         let timeout = tighter(config.request_timeout, options.timeout);
@@ -187,11 +308,7 @@ impl Session {
         .await
     }
 
-    /// Fetches `request`, following redirects (up to
-    /// [`ClientConfig::max_redirects`]), and reads the final body in full.
-    ///
-    /// A non-2xx status is a response, not an error.
-    pub async fn fetch(&self, request: Request) -> Result<Response, FetchError> {
+    async fn fetch_here(&self, request: Request) -> Result<Response, FetchError> {
         let config = &self.client.inner.config;
         let max_redirects = self.config.max_redirects.unwrap_or(config.max_redirects);
         let mut budget = tighter(config.request_timeout, request.timeout);

@@ -105,6 +105,8 @@ struct Shared {
     idle_timeout: Duration,
     max_header_bytes: usize,
     counters: Arc<ConnCounters>,
+    /// The network thread's runtime, where connections are opened and driven.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// The connections of one host.
@@ -142,7 +144,10 @@ impl fmt::Debug for HostPool {
 }
 
 impl Pool {
+    /// `runtime`: the network thread's, where connections are opened and
+    /// driven and the idle reaper runs (default: the current runtime).
     pub(crate) fn new(
+        runtime: Option<tokio::runtime::Handle>,
         connector: Connector,
         per_host: usize,
         idle_timeout: Duration,
@@ -156,8 +161,9 @@ impl Pool {
             idle_timeout,
             max_header_bytes,
             counters,
+            runtime: runtime.clone(),
         });
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        if let Some(handle) = runtime.or_else(|| tokio::runtime::Handle::try_current().ok()) {
             handle.spawn(reap_idle(Arc::downgrade(&shared)));
         }
         Self { shared }
@@ -230,8 +236,32 @@ impl Pool {
         permit: OwnedSemaphorePermit,
         policy: &EgressPolicy,
     ) -> Result<Conn, FetchError> {
-        let (stream, protocol, ip) = self.shared.connector.connect(&host.key, policy).await?;
-        let counters = self.shared.counters.clone();
+        // Connections live on the network thread, when there is one: their
+        // sockets are then polled there, beside whatever runs here.
+        match &self.shared.runtime {
+            Some(network) => {
+                let (shared, host, policy) = (self.shared.clone(), host.clone(), policy.clone());
+                network
+                    .spawn(async move { open_on(&shared, &host, permit, &policy).await })
+                    .await
+                    .expect("connection setup does not panic")
+            }
+            None => open_on(&self.shared, host, permit, policy).await,
+        }
+    }
+}
+
+/// Opens a connection holding `permit` on the current runtime and spawns
+/// its task there.
+async fn open_on(
+    shared: &Arc<Shared>,
+    host: &Arc<HostPool>,
+    permit: OwnedSemaphorePermit,
+    policy: &EgressPolicy,
+) -> Result<Conn, FetchError> {
+    {
+        let (stream, protocol, ip) = shared.connector.connect(&host.key, policy).await?;
+        let counters = shared.counters.clone();
         counters.opened.fetch_add(1, Ordering::Relaxed);
         counters.open.fetch_add(1, Ordering::Relaxed);
         let guard = ConnGuard {
@@ -244,7 +274,7 @@ impl Pool {
         match protocol {
             Protocol::Http1 => {
                 let (sender, conn) = http1::Builder::new()
-                    .max_buf_size(self.shared.max_header_bytes.max(8192))
+                    .max_buf_size(shared.max_header_bytes.max(8192))
                     .handshake::<TokioIo<Stream>, ReqBody>(io)
                     .await
                     .map_err(handshake_err)?;
@@ -261,7 +291,7 @@ impl Pool {
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .max_header_list_size(
-                        u32::try_from(self.shared.max_header_bytes).unwrap_or(u32::MAX),
+                        u32::try_from(shared.max_header_bytes).unwrap_or(u32::MAX),
                     )
                     .handshake::<TokioIo<Stream>, ReqBody>(io)
                     .await

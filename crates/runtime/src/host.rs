@@ -1,7 +1,6 @@
 //! `crawlbox:plugin/host`: the interface crawlbox adds to WASI.
 
 use crawlbox_net::{ErrorKind, FetchError, Session};
-use futures::{StreamExt, stream};
 
 use crate::state::PluginState;
 
@@ -30,27 +29,16 @@ impl wit::Host for PluginState {
         fetch_one(&self.session, req).await
     }
 
-    /// Runs the batch with as many requests in flight as the global cap
-    /// allows (more could only wait), completing in any order, and returns
-    /// the results in request order. Creating every future up front would
-    /// allocate and move one per request however large the batch.
     async fn fetch_all(
         &mut self,
         reqs: Vec<wit::Request>,
     ) -> Vec<Result<wit::Response, wit::FetchError>> {
-        let session = &self.session;
-        let in_flight = session.client().config().concurrency;
-        let mut results: Vec<Option<Result<wit::Response, wit::FetchError>>> =
-            std::iter::repeat_with(|| None).take(reqs.len()).collect();
-        let mut done = stream::iter(reqs.into_iter().enumerate())
-            .map(|(i, req)| async move { (i, fetch_one(session, req).await) })
-            .buffer_unordered(in_flight);
-        while let Some((i, result)) = done.next().await {
-            results[i] = Some(result);
-        }
-        results
+        let requests = reqs.into_iter().map(to_net_request).collect();
+        self.session
+            .fetch_many(requests)
+            .await
             .into_iter()
-            .map(|r| r.expect("every request of the batch completes"))
+            .map(|result| result.map(to_wit_response).map_err(to_wit_error))
             .collect()
     }
 
@@ -76,19 +64,14 @@ async fn fetch_one(session: &Session, req: wit::Request) -> Result<wit::Response
         to_wit_error(e)
     })?;
     let response = session.fetch(request).await.map_err(to_wit_error)?;
-    Ok(wit::Response {
+    Ok(to_wit_response(response))
+}
+
+fn to_wit_response(response: crawlbox_net::Response) -> wit::Response {
+    wit::Response {
         status: response.status.as_u16(),
         url: response.url.into(),
-        headers: response
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers: header_block(&response.headers),
         body: response.body.into(),
         version: match response.version {
             http::Version::HTTP_10 | http::Version::HTTP_09 => wit::HttpVersion::Http10,
@@ -97,7 +80,26 @@ async fn fetch_one(session: &Session, req: wit::Request) -> Result<wit::Response
             _ => wit::HttpVersion::Http11,
         },
         elapsed_us: u64::try_from(response.elapsed.as_micros()).unwrap_or(u64::MAX),
-    })
+    }
+}
+
+/// Headers as `name: value` lines (see `response.headers` in the WIT).
+fn header_block(headers: &http::HeaderMap) -> String {
+    let size: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 3)
+        .sum();
+    let mut block = String::with_capacity(size);
+    for (name, value) in headers {
+        block.push_str(name.as_str());
+        block.push_str(": ");
+        match value.to_str() {
+            Ok(text) => block.push_str(text),
+            Err(_) => block.push_str(&String::from_utf8_lossy(value.as_bytes())),
+        }
+        block.push('\n');
+    }
+    block
 }
 
 fn to_net_request(req: wit::Request) -> Result<crawlbox_net::Request, FetchError> {
