@@ -235,6 +235,10 @@ pub fn fetch(request: impl Into<Request>) -> Result<Response, FetchError> {
 
 /// Fetches many requests concurrently under the host's caps, in one call to
 /// the host. Results come back in the order of `requests`.
+///
+/// This is the fast path. Batches of a few hundred requests work best: the
+/// host keeps at most its concurrency cap in flight anyway, and every
+/// response of a batch is held in memory until the call returns.
 pub fn fetch_all<R: Into<Request>>(
     requests: impl IntoIterator<Item = R>,
 ) -> Vec<Result<Response, FetchError>> {
