@@ -1,12 +1,23 @@
-//! Builds every guest under `guests/` for `wasm32-wasip2`, the way wasmtime's
-//! test-programs are built, and writes their paths into `artifacts.rs`.
+//! Builds the guests under `guests/`, the way wasmtime's test-programs are
+//! built, and writes their paths into `artifacts.rs`:
 //!
-//! The guests are a separate cargo workspace, built by a nested cargo into
-//! `<target>/wasm-guests`, one directory shared by every profile.
+//! * the Rust guests, a cargo workspace of their own, for `wasm32-wasip2`
+//!   by a nested cargo into `<target>/wasm-guests` (one directory shared by
+//!   every profile);
+//! * with feature `python`: the Python guests, with componentize-py (the
+//!   version pinned in `guests/python-example/requirements.txt`) installed
+//!   into a venv under `<target>/guest-tools`;
+//! * with feature `js`: the JavaScript guest, with componentize-js (pinned by
+//!   `guests/js-example/package-lock.json`) installed by `npm ci` under
+//!   `<target>/guest-tools`.
+//!
+//! Nothing is skipped when a tool is missing: the build fails and says what
+//! to install.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 /// (crate name, const name) of each Rust guest.
 const RUST_GUESTS: &[(&str, &str)] = &[
@@ -14,6 +25,9 @@ const RUST_GUESTS: &[(&str, &str)] = &[
     ("wasi-http-fetch", "WASI_HTTP_FETCH"),
     ("batch-fetch", "BATCH_FETCH"),
 ];
+
+/// (binary name, const name) of each Rust `wasi:cli/command` guest.
+const RUST_COMMANDS: &[(&str, &str)] = &[("http-command", "HTTP_COMMAND")];
 
 /// The hostile plugins: examples of `guests/hostile`, one per attack.
 const HOSTILE: &[(&str, &str)] = &[
@@ -29,6 +43,15 @@ const HOSTILE: &[(&str, &str)] = &[
     ("escape", "HOSTILE_ESCAPE"),
 ];
 
+/// (folder under guests/, const name) of each Python guest.
+const PYTHON_GUESTS: &[(&str, &str)] = &[
+    ("python-example", "PYTHON_EXAMPLE"),
+    ("python-wasi-http", "PYTHON_WASI_HTTP"),
+];
+
+/// The world every componentized guest is built against.
+const WORLD: &str = "crawlbox:plugin/scraper";
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
@@ -36,24 +59,53 @@ fn main() {
         .canonicalize()
         .expect("repository root");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
-    let guests_target = target_dir(&out_dir).join("wasm-guests");
+    let target = target_dir(&out_dir);
+    let guests_target = target.join("wasm-guests");
 
     for watched in ["guests", "crates/guest", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
     build_rust_guests(&root, &guests_target);
-
     let release = guests_target.join("wasm32-wasip2/release");
+    let mut built: Vec<(String, &str, PathBuf)> = Vec::new();
+    for (name, konst) in RUST_GUESTS {
+        built.push((name.to_string(), konst, release.join(wasm_name(name))));
+    }
+    for (name, konst) in RUST_COMMANDS {
+        // Binaries keep their dashes; libraries get underscores.
+        built.push((
+            name.to_string(),
+            konst,
+            release.join(format!("{name}.wasm")),
+        ));
+    }
+    for (name, konst) in HOSTILE {
+        built.push((
+            name.to_string(),
+            konst,
+            release.join("examples").join(wasm_name(name)),
+        ));
+    }
+
+    let components = guests_target.join("components");
+    let tools = target.join("guest-tools");
+    if env::var_os("CARGO_FEATURE_PYTHON").is_some() {
+        let componentize = python_tools(&root, &tools);
+        for (folder, konst) in PYTHON_GUESTS {
+            let out = components.join(wasm_name(folder));
+            build_python_guest(&componentize, &root, folder, &out);
+            built.push((folder.to_string(), konst, out));
+        }
+    }
+    if env::var_os("CARGO_FEATURE_JS").is_some() {
+        let out = components.join("js_example.wasm");
+        build_js_guest(&root, &tools, &out);
+        built.push(("js-example".into(), "JS_EXAMPLE", out));
+    }
+
     let mut consts = String::new();
-    let guests = RUST_GUESTS
-        .iter()
-        .map(|(name, konst)| (*name, *konst, release.clone()));
-    let hostile = HOSTILE
-        .iter()
-        .map(|(name, konst)| (*name, *konst, release.join("examples")));
-    for (name, konst, dir) in guests.chain(hostile) {
-        let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    for (name, konst, file) in &built {
         assert!(
             file.exists(),
             "guest {name} was built but {} is missing",
@@ -73,12 +125,22 @@ fn main() {
     .expect("copy the example crawler");
 }
 
+fn wasm_name(name: &str) -> String {
+    format!("{}.wasm", name.replace('-', "_"))
+}
+
 fn build_rust_guests(root: &Path, target: &Path) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root.join("guests"))
         .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .args(["--workspace", "--lib", "--examples", "--target-dir"])
+        .args([
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--examples",
+            "--target-dir",
+        ])
         .arg(target);
     if env::var_os("CARGO_NET_OFFLINE").is_some_and(|v| v == "true") {
         cmd.arg("--offline");
@@ -95,12 +157,160 @@ fn build_rust_guests(root: &Path, target: &Path) {
     ] {
         cmd.env_remove(var);
     }
-    let output = cmd.output().expect("run cargo to build the guests");
+    run(
+        &mut cmd,
+        "building the Rust guests (is the wasm32-wasip2 target installed? \
+         `rustup target add wasm32-wasip2`)",
+    );
+}
+
+/// A venv with the pinned componentize-py; returns the tool's path.
+fn python_tools(root: &Path, tools: &Path) -> PathBuf {
+    let requirements = root.join("guests/python-example/requirements.txt");
+    let pinned = std::fs::read_to_string(&requirements)
+        .expect("read guests/python-example/requirements.txt");
+    let version = pinned
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("componentize-py=="))
+        .expect("requirements.txt pins componentize-py==VERSION")
+        .trim()
+        .to_owned();
+    let venv = tools.join("venv");
+    let componentize = venv.join("bin/componentize-py");
+    let installed = Command::new(&componentize)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if installed.as_deref() != Some(&format!("componentize-py {version}")) {
+        std::fs::create_dir_all(tools).expect("create target/guest-tools");
+        if !venv.join("bin/python").exists() {
+            let python = env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+            run(
+                Command::new(&python).args(["-m", "venv"]).arg(&venv),
+                "creating a Python venv for componentize-py (needs python3 with venv; \
+                 on Debian: apt-get install python3-venv)",
+            );
+        }
+        run(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(&requirements),
+            "installing componentize-py from PyPI",
+        );
+    }
+    componentize
+}
+
+fn build_python_guest(componentize: &Path, root: &Path, folder: &str, out: &Path) {
+    let source = root.join("guests").join(folder);
+    if up_to_date(out, &[&source, &root.join("wit")]) {
+        return;
+    }
+    std::fs::create_dir_all(out.parent().expect("has a parent")).expect("create components dir");
+    run(
+        Command::new(componentize)
+            .current_dir(&source)
+            .arg("-d")
+            .arg(root.join("wit"))
+            .args(["-w", WORLD, "componentize", "app", "-p"])
+            .arg(&source)
+            .arg("-o")
+            .arg(out),
+        &format!("componentizing the Python guest {folder}"),
+    );
+}
+
+fn build_js_guest(root: &Path, tools: &Path, out: &Path) {
+    let source = root.join("guests/js-example");
+    if up_to_date(out, &[&source, &root.join("wit")]) {
+        return;
+    }
+    // npm ci into target/, from the guest's own lock file.
+    let js = tools.join("js");
+    std::fs::create_dir_all(&js).expect("create target/guest-tools/js");
+    let lock = std::fs::read(source.join("package-lock.json")).expect("read package-lock.json");
+    let installed = std::fs::read(js.join("package-lock.json")).ok();
+    if installed.as_deref() != Some(&lock[..]) || !js.join("node_modules").exists() {
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(file), js.join(file)).expect("copy the npm manifest");
+        }
+        run(
+            Command::new("npm").current_dir(&js).args([
+                "ci",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+            ]),
+            "installing componentize-js with `npm ci` (needs Node.js and npm)",
+        );
+    }
+    // componentize-js wants the WIT folder under the source's folder.
+    let staging = tools.join("js-src");
+    let _ = std::fs::remove_dir_all(&staging);
+    copy_dir(&root.join("wit"), &staging.join("wit"));
+    std::fs::copy(source.join("app.js"), staging.join("app.js")).expect("copy app.js");
+    std::fs::create_dir_all(out.parent().expect("has a parent")).expect("create components dir");
+    run(
+        Command::new(js.join("node_modules/.bin/componentize-js"))
+            .current_dir(&staging)
+            .args(["app.js", "-w", "wit", "-n", "scraper", "-o"])
+            .arg(out),
+        "componentizing the JavaScript guest",
+    );
+}
+
+/// Whether `out` is newer than every file under `inputs`.
+fn up_to_date(out: &Path, inputs: &[&Path]) -> bool {
+    let Some(built) = modified(out) else {
+        return false;
+    };
+    inputs
+        .iter()
+        .all(|dir| newest(dir).is_none_or(|t| t <= built))
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn newest(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| !matches!(e.file_name().to_str(), Some("node_modules" | "__pycache__")))
+        .filter_map(|e| newest(&e.path()))
+        .max()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create a directory");
+    for entry in std::fs::read_dir(from).expect("read a directory") {
+        let entry = entry.expect("a directory entry");
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).expect("copy a file");
+        }
+    }
+}
+
+/// Runs `cmd`; on failure, panics with `what` and the command's output.
+fn run(cmd: &mut Command, what: &str) {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
     if !output.status.success() {
         panic!(
-            "building the guests failed ({}). Is the wasm32-wasip2 target installed? \
-             (`rustup target add wasm32-wasip2`)\n{}",
+            "{what} failed ({}):\n{}\n{}",
             output.status,
+            String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
     }

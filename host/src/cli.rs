@@ -24,6 +24,46 @@ pub enum Command {
     Run(RunArgs),
     /// Start the built-in demo site on 127.0.0.1 and crawl it with the example plugin.
     Demo(DemoArgs),
+    /// Compile plugins ahead of time into the compile cache, so that `run`
+    /// starts them without compiling.
+    Compile(CompileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Plugins to compile.
+    #[arg(value_name = "PLUGIN.wasm", required = true)]
+    pub plugins: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// Where compiled plugins are kept.
+#[derive(Debug, Args, Default)]
+pub struct CacheArgs {
+    /// The compile cache [default: $XDG_CACHE_HOME/crawlbox, else ~/.cache/crawlbox].
+    #[arg(long, value_name = "DIR", env = "CRAWLBOX_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile every plugin afresh, without the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The cache directory to use, if any.
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir.clone().or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(base.join("crawlbox").join("compiled"))
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +89,10 @@ pub struct RunArgs {
     /// Read the plugins' input (JSON) from a file.
     #[arg(long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
+
+    /// Arguments for a `wasi:cli/command` plugin, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 
     #[command(flatten)]
     pub plugin: PluginArgs,
@@ -126,6 +170,17 @@ pub struct PluginArgs {
     /// Bytes of the plugin's stdout (and of its stderr) passed to the log [default: 1MiB].
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub max_log_output: Option<u64>,
+
+    /// Give the plugin an environment variable (none by default). Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
 }
 
 /// Settings shared by every command that runs a plugin.
@@ -176,6 +231,9 @@ pub struct CommonArgs {
     /// No progress line and no stats summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
 
     /// Log filter for stderr, e.g. `info`, `debug`, `plugin=debug` (RUST_LOG syntax).
     #[arg(

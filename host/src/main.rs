@@ -22,7 +22,7 @@ use crawlbox_runtime::{Outcome, Runtime};
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, CommonArgs, DemoArgs, PluginArgs, RunArgs};
+use crate::cli::{CacheArgs, Cli, Command, CommonArgs, CompileArgs, DemoArgs, PluginArgs, RunArgs};
 use crate::console::Progress;
 use crate::manifest::{Job, JobsFile, Manifest, WasmSource, dedup_names, plugin_name};
 use crate::output::{Output, PluginSink};
@@ -32,11 +32,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let common = match &cli.command {
-        Command::Run(args) => &args.common,
-        Command::Demo(args) => &args.common,
+    let log = match &cli.command {
+        Command::Run(args) => &args.common.log,
+        Command::Demo(args) => &args.common.log,
+        Command::Compile(_) => "warn,crawlbox=info",
     };
-    if let Err(e) = console::init_logging(&common.log) {
+    if let Err(e) = console::init_logging(log) {
         eprintln!("crawlbox: {e:#}");
         return ExitCode::from(2);
     }
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(args).await,
             Command::Demo(args) => demo(args).await,
+            Command::Compile(args) => compile(args),
         }
     });
     match result {
@@ -80,6 +82,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 &plugin_name(&entry.plugin),
                 &manifest,
                 entry_input.or_else(|| input.clone()),
+                &args.args,
                 &args.plugin,
             )?;
             if let Some(name) = entry.name {
@@ -95,6 +98,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             &plugin_name(plugin),
             &manifest,
             input.clone(),
+            &args.args,
             &args.plugin,
         )?);
     }
@@ -135,6 +139,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "example-crawler",
         &Manifest::default(),
         Some(input),
+        &[],
         &plugin_args,
     )?;
     let code = run_jobs(&args.common, vec![job]).await?;
@@ -154,8 +159,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// summary, and returns the exit code.
 async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCode> {
     let client = Client::new(common.client_config()).context("invalid network settings")?;
-    let runtime = Runtime::new(client.clone())
-        .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly runtime: {e:#}"))?;
+    let runtime = runtime(client.clone(), &common.cache)?;
     // Load everything before running anything: a bad plugin is a usage error.
     let mut plugins = Vec::new();
     for job in &jobs {
@@ -225,6 +229,43 @@ async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCod
             ExitCode::from(1)
         },
     )
+}
+
+fn runtime(client: Client, cache: &CacheArgs) -> anyhow::Result<Runtime> {
+    let runtime = Runtime::new(client)
+        .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly runtime: {e:#}"))?;
+    Ok(match cache.dir() {
+        Some(dir) => runtime.with_cache_dir(dir),
+        None => runtime,
+    })
+}
+
+/// `crawlbox compile`: fills the compile cache.
+fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
+    let Some(dir) = args.cache.dir() else {
+        bail!("nothing to do with --no-cache: `compile` fills the compile cache");
+    };
+    let client = Client::new(crawlbox_net::ClientConfig::default())?;
+    let runtime = runtime(client, &args.cache)?;
+    for path in &args.plugins {
+        let wasm = std::fs::read(path)
+            .with_context(|| format!("cannot read the plugin {}", path.display()))?;
+        let started = std::time::Instant::now();
+        let plugin = runtime.load(&plugin_name(path), &wasm)?;
+        eprintln!(
+            "crawlbox: compiled {} ({}, {:.1} MB) in {:.2}s into {}",
+            path.display(),
+            if plugin.is_command() {
+                "command"
+            } else {
+                "scraper"
+            },
+            wasm.len() as f64 / 1e6,
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The first Ctrl-C stops the runs cleanly (records flushed, summary

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use crawlbox_net::{EgressPolicy, SessionConfig};
-use crawlbox_runtime::Limits;
+use crawlbox_runtime::{Input, Limits};
 use serde::Deserialize;
 
 use crate::cli::PluginArgs;
@@ -104,7 +104,7 @@ impl Manifest {
 pub struct Job {
     pub name: String,
     pub wasm: WasmSource,
-    pub input: String,
+    pub input: Input,
     pub session: SessionConfig,
     pub limits: Limits,
 }
@@ -134,6 +134,7 @@ impl Job {
         default_name: &str,
         manifest: &Manifest,
         input: Option<String>,
+        command_args: &[String],
         args: &PluginArgs,
     ) -> anyhow::Result<Job> {
         let net = &manifest.network;
@@ -216,7 +217,11 @@ impl Job {
                 .clone()
                 .unwrap_or_else(|| default_name.to_owned()),
             wasm,
-            input,
+            input: Input {
+                json: input,
+                args: command_args.to_vec(),
+                env: args.env.clone(),
+            },
             session,
             limits,
         })

@@ -6,5 +6,6 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod cli;
+mod languages;
 mod sandbox;
 mod support;

@@ -31,6 +31,7 @@ pub fn crawlbox(args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_crawlbox"))
         .args(args)
         .env_remove("RUST_LOG")
+        .env("CRAWLBOX_CACHE_DIR", cache_dir())
         .output()
         .expect("run crawlbox");
     let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
@@ -57,6 +58,11 @@ pub fn crawlbox(args: &[&str]) -> Run {
         run.stderr
     );
     run
+}
+
+/// The compile cache the tests share (not the user's).
+pub fn cache_dir() -> PathBuf {
+    std::env::temp_dir().join("crawlbox-e2e-compile-cache")
 }
 
 /// A site of `pages` pages, each answering after `page_delay`.

@@ -5,9 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+
 use crawlbox_net::Client;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
+use wasmtime_wasi::p2::bindings::CommandPre;
 
 use crate::host::{ScraperPre, crawlbox::plugin::host};
 use crate::state::PluginState;
@@ -22,6 +25,7 @@ pub struct Runtime {
     linker: Linker<PluginState>,
     pub(crate) client: Client,
     pub(crate) ticker: EpochTicker,
+    cache_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -35,7 +39,17 @@ impl std::fmt::Debug for Runtime {
 #[derive(Clone)]
 pub struct Plugin {
     pub(crate) name: Arc<str>,
-    pub(crate) pre: ScraperPre<PluginState>,
+    pub(crate) kind: PluginKind,
+}
+
+/// What a component exports.
+#[derive(Clone)]
+pub(crate) enum PluginKind {
+    /// The `crawlbox:plugin/scraper` world: `run(input)`.
+    Scraper(ScraperPre<PluginState>),
+    /// A plain `wasi:cli/command` (what `wasmtime run` runs): its stdout
+    /// lines are the records.
+    Command(CommandPre<PluginState>),
 }
 
 impl std::fmt::Debug for Plugin {
@@ -50,6 +64,11 @@ impl Plugin {
     /// The name the plugin was loaded under.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether this is a plain `wasi:cli/command` rather than a scraper.
+    pub fn is_command(&self) -> bool {
+        matches!(self.kind, PluginKind::Command(_))
     }
 }
 
@@ -90,10 +109,11 @@ pub enum LoadError {
         /// What wasmtime reported.
         message: String,
     },
-    /// It lacks the `run` export of the `scraper` world.
+    /// It lacks the `run` export of the `scraper` world, and is no command.
     #[error(
-        "{name} does not export `run: func(input: string) -> result<_, string>`: build it \
-         against the crawlbox:plugin/scraper world ({message})"
+        "{name} exports neither `run: func(input: string) -> result<_, string>` (the \
+         crawlbox:plugin/scraper world) nor `wasi:cli/run` (a command): build it against \
+         one of them ({message})"
     )]
     NoRun {
         /// The plugin's name.
@@ -124,7 +144,15 @@ impl Runtime {
             linker,
             client,
             ticker,
+            cache_dir: None,
         })
+    }
+
+    /// Keeps compiled plugins in `dir` (created, owner-only), so a plugin
+    /// that did not change loads without compiling. See [`Runtime::load`].
+    pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
     }
 
     /// The HTTP client plugins use.
@@ -143,7 +171,8 @@ impl Runtime {
             Some([0, b'a', b's', b'm', ..]) => {}
             _ => return Err(LoadError::NotWasm { name: named() }),
         }
-        let component = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
+        let started = std::time::Instant::now();
+        let component = self.compile(wasm).map_err(|e| LoadError::Invalid {
             name: named(),
             message: format!("{e:#}"),
         })?;
@@ -154,15 +183,111 @@ impl Runtime {
                 name: named(),
                 message: format!("{e:#}"),
             })?;
-        let pre = ScraperPre::new(pre).map_err(|e| LoadError::NoRun {
-            name: named(),
-            message: format!("{e:#}"),
-        })?;
+        let kind = match ScraperPre::new(pre.clone()) {
+            Ok(scraper) => PluginKind::Scraper(scraper),
+            Err(scraper_err) => match CommandPre::new(pre) {
+                Ok(command) => PluginKind::Command(command),
+                Err(_) => {
+                    return Err(LoadError::NoRun {
+                        name: named(),
+                        message: format!("{scraper_err:#}"),
+                    });
+                }
+            },
+        };
+        tracing::debug!(
+            target: "crawlbox",
+            "loaded {name} ({} bytes) in {:?}",
+            wasm.len(),
+            started.elapsed()
+        );
         Ok(Plugin {
             name: name.into(),
-            pre,
+            kind,
         })
     }
+
+    /// Compiles a component, through the cache directory when there is one:
+    /// an entry is keyed by the component's BLAKE3 hash, the wasmtime version
+    /// and the engine's settings, carries a hash of its own contents, and is
+    /// only used if that hash matches; anything else is compiled afresh and
+    /// written anew (atomically). Entries are only ever read from this cache,
+    /// which only this host writes.
+    fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Component> {
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, wasm);
+        };
+        let path = dir.join(format!("{}.cwasm", self.cache_key(wasm)));
+        if let Some(compiled) = read_verified(&path) {
+            // SAFETY: the bytes were produced by `precompile_component` of an
+            // engine with this exact configuration and wasmtime version (both
+            // are in the file name), written by this host into its private
+            // cache, and their BLAKE3 hash matches the one written with them.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize(&self.engine, compiled) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(
+                    target: "crawlbox",
+                    "ignoring the unusable cache entry {}: {e:#}",
+                    path.display()
+                ),
+            }
+        }
+        let compiled = self.engine.precompile_component(wasm)?;
+        if let Err(e) = write_verified(dir, &path, &compiled) {
+            tracing::warn!(target: "crawlbox", "cannot write the compile cache {}: {e}", dir.display());
+        }
+        // SAFETY: `compiled` was produced just now by this engine.
+        #[allow(unsafe_code)]
+        unsafe {
+            Component::deserialize(&self.engine, &compiled)
+        }
+    }
+
+    fn cache_key(&self, wasm: &[u8]) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut settings = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut settings);
+        format!(
+            "{}-{}-{:016x}",
+            hash(wasm).to_hex(),
+            env!("CARGO_PKG_VERSION"),
+            settings.finish()
+        )
+    }
+}
+
+/// BLAKE3 on every core: components and their compiled forms are tens of
+/// megabytes, hashed on every start.
+fn hash(bytes: &[u8]) -> blake3::Hash {
+    blake3::Hasher::new().update_rayon(bytes).finalize()
+}
+
+/// A cache entry is the BLAKE3 hash of the compiled bytes, then the bytes.
+fn read_verified(path: &Path) -> Option<Vec<u8>> {
+    let mut file = std::fs::read(path).ok()?;
+    if file.len() < 32 {
+        return None;
+    }
+    let compiled = file.split_off(32);
+    (hash(&compiled).as_bytes()[..] == file[..]).then_some(compiled)
+}
+
+fn write_verified(dir: &Path, path: &Path, compiled: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(hash(compiled).as_bytes())?;
+    file.write_all(compiled)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,

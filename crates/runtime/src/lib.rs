@@ -7,7 +7,9 @@
 //! with its own store, limits, network [`Session`](crawlbox_net::Session)
 //! and record sink.
 //!
-//! What a plugin gets:
+//! A plugin is a component of the `crawlbox:plugin/scraper` world, or a
+//! plain `wasi:cli/command` (what `wasmtime run` runs; its stdout lines are
+//! its records). What a plugin gets:
 //! * `crawlbox:plugin/host` (fetch, fetch-all, emit, log), see `wit/plugin.wit`;
 //! * `wasi:http/outgoing-handler`, served by the same pooled client;
 //! * WASI 0.2 CLI basics: clocks, random, an empty stdin, stdout and stderr
@@ -21,7 +23,7 @@
 //! use std::sync::Arc;
 //! use crawlbox_net::{Client, ClientConfig, EgressPolicy, SessionConfig};
 //! use tokio_util::sync::CancellationToken;
-//! use crawlbox_runtime::{Limits, Runtime, RecordSink};
+//! use crawlbox_runtime::{Input, Limits, Runtime, RecordSink};
 //!
 //! struct Stdout;
 //! impl RecordSink for Stdout {
@@ -39,7 +41,7 @@
 //! });
 //! let cancel = CancellationToken::new();
 //! let report = runtime
-//!     .run(&plugin, "{}", &Limits::default(), session, Arc::new(Stdout), cancel)
+//!     .run(&plugin, &Input::json("{}"), &Limits::default(), session, Arc::new(Stdout), cancel)
 //!     .await;
 //! println!("{:?} after {} records", report.outcome, report.records);
 //! # Ok(()) }
@@ -54,4 +56,4 @@ mod state;
 
 pub use engine::{LoadError, Plugin, Runtime};
 pub use output::RecordSink;
-pub use run::{Limits, Outcome, RunReport};
+pub use run::{Input, Limits, Outcome, RunReport};

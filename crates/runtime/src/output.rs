@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -21,8 +22,9 @@ pub trait RecordSink: Send + Sync + 'static {
 /// Longest line logged from a guest's stdout or stderr; longer ones are split.
 const MAX_LINE: usize = 4096;
 
-/// A guest's stdout or stderr: lines go to the log (target `plugin`), up to
-/// a budget of bytes; beyond it output is discarded, with one warning.
+/// A guest's stdout or stderr, split into lines, up to a budget of bytes;
+/// beyond it output is discarded, with one warning. Lines go to the log
+/// (target `plugin`), or, for a command's stdout, to the record sink.
 #[derive(Clone)]
 pub(crate) struct GuestLog {
     state: Arc<Mutex<LineState>>,
@@ -34,10 +36,36 @@ struct LineState {
     line: Vec<u8>,
     written: u64,
     budget: u64,
+    records: Option<Records>,
+}
+
+/// Where a command's stdout lines go.
+pub(crate) struct Records {
+    pub(crate) sink: Arc<dyn RecordSink>,
+    /// Lines written, shared with the run's report.
+    pub(crate) count: Arc<AtomicU64>,
+    pub(crate) max: Option<u64>,
+    /// The first write error, which ends the run as output-failed.
+    pub(crate) failed: Arc<Mutex<Option<String>>>,
 }
 
 impl GuestLog {
+    /// Lines of `stream` to the log, up to `budget` bytes.
     pub(crate) fn new(plugin: Arc<str>, stream: &'static str, budget: u64) -> Self {
+        Self::with_target(plugin, stream, budget, None)
+    }
+
+    /// Lines of stdout to `records`, up to `budget` bytes.
+    pub(crate) fn records(plugin: Arc<str>, budget: u64, records: Records) -> Self {
+        Self::with_target(plugin, "stdout", budget, Some(records))
+    }
+
+    fn with_target(
+        plugin: Arc<str>,
+        stream: &'static str,
+        budget: u64,
+        records: Option<Records>,
+    ) -> Self {
         Self {
             state: Arc::new(Mutex::new(LineState {
                 plugin,
@@ -45,6 +73,7 @@ impl GuestLog {
                 line: Vec::new(),
                 written: 0,
                 budget,
+                records,
             })),
         }
     }
@@ -85,8 +114,29 @@ impl LineState {
         if self.line.is_empty() {
             return;
         }
-        let line = String::from_utf8_lossy(&self.line);
-        tracing::info!(target: "plugin", plugin = &*self.plugin, stream = self.stream, "{}", line.trim_end_matches('\r'));
+        let text = String::from_utf8_lossy(&self.line);
+        let line = text.trim_end_matches('\r');
+        match &self.records {
+            None => {
+                tracing::info!(target: "plugin", plugin = &*self.plugin, stream = self.stream, "{line}");
+            }
+            Some(records) => {
+                let full = records
+                    .max
+                    .is_some_and(|max| records.count.load(Ordering::Relaxed) >= max);
+                if !full {
+                    match records.sink.write(&self.plugin, line) {
+                        Ok(()) => {
+                            records.count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            let mut failed = records.failed.lock().expect("failed lock");
+                            failed.get_or_insert_with(|| format!("writing a record failed: {e}"));
+                        }
+                    }
+                }
+            }
+        }
         self.line.clear();
     }
 }

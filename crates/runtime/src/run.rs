@@ -1,8 +1,8 @@
 //! Running a plugin: one fresh instance per run, under limits.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crawlbox_net::{Session, StatsSnapshot};
@@ -12,9 +12,9 @@ use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::engine::EPOCH_TICK;
+use crate::engine::{EPOCH_TICK, PluginKind};
 use crate::http_hooks::HttpHooks;
-use crate::output::GuestLog;
+use crate::output::{GuestLog, Records};
 use crate::state::PluginState;
 use crate::{Plugin, RecordSink, Runtime};
 
@@ -120,6 +120,27 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// What a plugin is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Input {
+    /// The JSON text passed to a scraper's `run` (`null` if empty).
+    pub json: String,
+    /// Arguments after the program name (commands only).
+    pub args: Vec<String>,
+    /// Environment variables the user granted (none by default).
+    pub env: Vec<(String, String)>,
+}
+
+impl Input {
+    /// Just JSON input, no arguments or environment.
+    pub fn json(json: impl Into<String>) -> Self {
+        Self {
+            json: json.into(),
+            ..Self::default()
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -136,25 +157,53 @@ pub struct RunReport {
 }
 
 impl Runtime {
-    /// Runs `plugin` once with `input` (JSON text). Network requests go
-    /// through `session` (so the caller can watch its stats); records go to
-    /// `sink`. Cancelling `cancel` stops the run (records already written
-    /// stay written). Never panics on guest misbehaviour: every way a run
-    /// can end is an [`Outcome`].
+    /// Runs `plugin` once with `input`. Network requests go through
+    /// `session` (so the caller can watch its stats); records go to `sink`
+    /// (a command's stdout lines are its records). Cancelling `cancel` stops
+    /// the run (records already written stay written). Never panics on
+    /// guest misbehaviour: every way a run can end is an [`Outcome`].
     pub async fn run(
         &self,
         plugin: &Plugin,
-        input: &str,
+        input: &Input,
         limits: &Limits,
         session: Session,
         sink: Arc<dyn RecordSink>,
         cancel: CancellationToken,
     ) -> RunReport {
         let started = Instant::now();
-        let mut store = self.store(plugin, limits, session.clone(), sink);
+        let lines = match plugin.kind {
+            PluginKind::Command(_) => Some(Records {
+                sink: sink.clone(),
+                count: Arc::new(AtomicU64::new(0)),
+                max: limits.max_records,
+                failed: Arc::new(Mutex::new(None)),
+            }),
+            PluginKind::Scraper(_) => None,
+        };
+        let (line_count, line_failed) = lines
+            .as_ref()
+            .map(|r| (r.count.clone(), r.failed.clone()))
+            .unzip();
+        let mut store = self.store(plugin, input, limits, session.clone(), sink, lines);
+        let json = if input.json.trim().is_empty() {
+            "null"
+        } else {
+            &input.json
+        };
         let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance.call_run(&mut store, input).await
+            match &plugin.kind {
+                PluginKind::Scraper(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    tracing::debug!(target: "crawlbox", "instantiated {} in {:?}", plugin.name, started.elapsed());
+                    instance.call_run(&mut store, json).await
+                }
+                PluginKind::Command(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let status = instance.wasi_cli_run().call_run(&mut store).await?;
+                    Ok(status.map_err(|()| "the command exited with an error status".to_owned()))
+                }
+            }
         };
         let wall_limit = async {
             match limits.wall_time {
@@ -171,19 +220,33 @@ impl Runtime {
             () = cancel.cancelled() => Err(Outcome::Interrupted),
         };
         let state = store.data_mut();
-        let outcome = match result {
+        let mut outcome = match result {
             Ok(Ok(Ok(()))) => Outcome::Completed,
             Ok(Ok(Err(message))) => Outcome::Failed(message),
-            Ok(Err(trap)) => state
-                .stopped
-                .take()
-                .unwrap_or_else(|| Outcome::Trapped(describe_trap(&trap))),
+            // `exit(0)` from a command is a normal end.
+            Ok(Err(trap)) => match trap.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(wasmtime_wasi::I32Exit(0)) => Outcome::Completed,
+                Some(wasmtime_wasi::I32Exit(code)) => {
+                    Outcome::Failed(format!("the command exited with status {code}"))
+                }
+                None => state
+                    .stopped
+                    .take()
+                    .unwrap_or_else(|| Outcome::Trapped(describe_trap(&trap))),
+            },
             Err(limit) => limit,
         };
+        // Drop the store first: it flushes the last line of a command's stdout.
+        let scraper_records = state.records;
+        drop(store);
+        if let Some(Some(message)) = line_failed.map(|f| f.lock().expect("failed lock").take()) {
+            outcome = Outcome::OutputFailed(message);
+        }
+        let records = scraper_records + line_count.map_or(0, |c| c.load(Ordering::Relaxed));
         RunReport {
             plugin: plugin.name.to_string(),
             outcome,
-            records: state.records,
+            records,
             elapsed: started.elapsed(),
             stats: session.stats().snapshot(),
         }
@@ -192,14 +255,26 @@ impl Runtime {
     fn store(
         &self,
         plugin: &Plugin,
+        input: &Input,
         limits: &Limits,
         session: Session,
         sink: Arc<dyn RecordSink>,
+        lines: Option<Records>,
     ) -> Store<PluginState> {
         let name = plugin.name.clone();
+        let stdout = match lines {
+            Some(records) => GuestLog::records(
+                name.clone(),
+                limits.max_output_bytes.unwrap_or(u64::MAX),
+                records,
+            ),
+            None => GuestLog::new(name.clone(), "stdout", limits.log_bytes),
+        };
         let wasi = WasiCtx::builder()
             .arg(&*name)
-            .stdout(GuestLog::new(name.clone(), "stdout", limits.log_bytes))
+            .args(&input.args)
+            .envs(&input.env)
+            .stdout(stdout)
             .stderr(GuestLog::new(name.clone(), "stderr", limits.log_bytes))
             .allow_tcp(false)
             .allow_udp(false)

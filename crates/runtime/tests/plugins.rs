@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crawlbox_demo_site::{Site, SiteConfig};
 use crawlbox_guest_artifacts::{EXAMPLE_CRAWLER, WASI_HTTP_FETCH};
 use crawlbox_net::{Client, ClientConfig, SessionConfig};
-use crawlbox_runtime::{Limits, LoadError, Outcome, Plugin, RecordSink, RunReport, Runtime};
+use crawlbox_runtime::{Input, Limits, LoadError, Outcome, Plugin, RecordSink, RunReport, Runtime};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +49,7 @@ async fn run(runtime: &Runtime, plugin: &Plugin, input: Value) -> (RunReport, Ve
     let report = runtime
         .run(
             plugin,
-            &input.to_string(),
+            &Input::json(input.to_string()),
             &Limits::default(),
             runtime.client().session(SessionConfig::unrestricted()),
             records.clone(),
