@@ -1,10 +1,22 @@
 #!/usr/bin/env python3
-"""Prints crawlbox's ratios from a shared-kit summary.json: each crawlbox variant
-(and stock wasmtime) against native hyper and aiohttp, per concurrency, as the
-ratio of medians and the median of per-repetition ratios (same run)."""
+"""Prints crawlbox's numbers from a shared-kit summary.json.
+
+  ratios.py SUMMARY            each crawlbox variant (and stock wasmtime) against
+                               native hyper and aiohttp, per concurrency: ratio of
+                               medians [median of per-repetition ratios], same run
+  ratios.py --latency MS SUMMARY
+                               every client against the ideal C / delay, with its
+                               CPU seconds and peak RSS (from bench/measure)
+"""
 import json
 import statistics
 import sys
+
+
+def load(path):
+    summary = json.load(open(path))
+    results = [json.loads(line) for line in open(summary["results_file"])]
+    return summary, results
 
 
 def paired(results, a, b, c):
@@ -14,9 +26,13 @@ def paired(results, a, b, c):
     return statistics.median(ps) if ps else None
 
 
-def main(path):
-    summary = json.load(open(path))
-    results = [json.loads(line) for line in open(summary["results_file"])]
+def median_of(results, client, conc, key):
+    vals = [r[key] for r in results if r["client"] == client and r["concurrency"] == conc and key in r]
+    return statistics.median(vals) if vals else None
+
+
+def ratios(path):
+    summary, results = load(path)
     by = summary["by_client"]
     meta = summary["meta"]
     print(f"\ncrawlbox ratios  (N={meta['n']} path={meta['path']} repeats={meta['repeats']})")
@@ -27,16 +43,36 @@ def main(path):
             s = by[name].get(c)
             if not s:
                 continue
-            parts = [f"{name:<20} C={conc:<3} {s['median_rps']:>9.0f} rps  errors={s['errors']}"
+            parts = [f"{name:<22} C={conc:<3} {s['median_rps']:>9.0f} rps  errors={s['errors']}"
                      f"  conns={','.join(map(str, s['conns'])) or '-'}"]
             for base in ("native-hyper", "native-hyper-h2", "aiohttp"):
                 b = by.get(base, {}).get(c)
                 if b and b["median_rps"]:
                     p = paired(results, name, base, conc)
-                    parts.append(f"÷{base}={s['median_rps'] / b['median_rps']:.2f}"
+                    parts.append(f"/{base}={s['median_rps'] / b['median_rps']:.2f}"
                                  + (f" [{p:.2f}]" if p else ""))
             print("  ".join(parts))
 
 
+def latency(delay_ms, path):
+    summary, results = load(path)
+    meta = summary["meta"]
+    for conc in meta["concurrency"]:
+        ideal = conc * 1000 / delay_ms
+        print(f"\nlatency {delay_ms} ms, C={conc}: ideal {ideal:.0f} rps  (N={meta['n']}, repeats={meta['repeats']})")
+        for name, by_c in summary["by_client"].items():
+            s = by_c.get(str(conc))
+            if not s:
+                continue
+            cpu = median_of(results, name, conc, "cpu_seconds")
+            rss = median_of(results, name, conc, "max_rss_mb")
+            cpu_per_req = f"{cpu / meta['n'] * 1e6:.0f} us/req" if cpu else "-"
+            print(f"  {name:<20} {s['median_rps']:>8.0f} rps  {s['median_rps'] / ideal:5.0%} of ideal  "
+                  f"errors={s['errors']}  cpu={cpu}s ({cpu_per_req})  rss={rss} MB")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--latency":
+        latency(int(sys.argv[2]), sys.argv[3])
+    else:
+        ratios(sys.argv[1])

@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
-# `just bench`: crawlbox beside native hyper and aiohttp (and stock wasmtime when
-# installed) in the same runs of the shared kit, at C=8 and C=64, N=20000, on
-# /small and /page/{i}; then the ratios that matter for crawlbox.
+# `just bench`: crawlbox beside native hyper, aiohttp and stock
+# `wasmtime run -S http` in the same runs of the shared kit, at C=8 and C=64,
+# N=20000, on /small and /page/{i}; then the ratios that matter for crawlbox.
+#
+# Clients added to the kit's (EXTRA):
+#   crawlbox-batch       guests/batch-fetch over host fetch-all          (target >= 0.9x native-hyper)
+#   crawlbox-wasi-http   guests/wasi-http-fetch over standard wasi:http  (target >= 0.6x native-hyper)
+#   crawlbox-batch-h2c   batch over HTTP/2 prior knowledge (:18081)      (target >= 0.8x native-hyper-h2)
+#   crawlbox-command     guests/http-command, a plain wasi:cli command, under crawlbox
+#   wasmtime-stock       the same command under `wasmtime run -S http` (bench/setup-wasmtime.sh, cached)
 #
 # Environment: N, CONC, REPEATS (default 5), PATHS ("/small /page/{i}"),
-#   CLIENTS (kit clients, default aiohttp,native-hyper), BENCH_KIT (../shared/bench).
+#   CLIENTS (kit clients, default aiohttp,native-hyper,native-hyper-h2), BENCH_KIT.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kit="${BENCH_KIT:-$root/../shared/bench}"
 [[ -x "$kit/run.sh" ]] || { echo "bench: no benchmark kit at $kit (set BENCH_KIT)" >&2; exit 2; }
 
 (cd "$root" && cargo build --release -p crawlbox)
+"$root/bench/setup-wasmtime.sh" >/dev/null
 
-client="$root/bench/crawlbox-client"
-extra="crawlbox-batch=$client --variant batch -n {n} -c {c} -b {h1} -p {path}"
-extra+=";crawlbox-wasi-http=$client --variant wasi-http -n {n} -c {c} -b {h1} -p {path}"
+c="$root/bench/crawlbox-client"
+w="$root/bench/wasmtime-client"
+extra="crawlbox-batch=$c --variant batch -n {n} -c {c} -b {h1} -p {path}"
+extra+=";crawlbox-wasi-http=$c --variant wasi-http -n {n} -c {c} -b {h1} -p {path}"
+extra+=";crawlbox-batch-h2c=$c --variant batch-h2c -n {n} -c {c} -b {h2} -p {path}"
+extra+=";crawlbox-command=$w crawlbox -n {n} -c {c} -b {h1} -p {path}"
+extra+=";wasmtime-stock=$w stock -n {n} -c {c} -b {h1} -p {path}"
 if [[ -n "${EXTRA:-}" ]]; then extra+=";$EXTRA"; fi
 
 for path in ${PATHS:-/small /page/\{i\}}; do
     out="/tmp/bench-c/results/crawlbox-$(date +%Y%m%d-%H%M%S)"
     N="${N:-20000}" CONC="${CONC:-8,64}" REPEATS="${REPEATS:-5}" BENCH_PATH="$path" \
-        CLIENTS="${CLIENTS:-aiohttp,native-hyper}" EXTRA="$extra" OUT="$out" \
+        CLIENTS="${CLIENTS:-aiohttp,native-hyper,native-hyper-h2}" EXTRA="$extra" OUT="$out" \
         "$kit/run.sh"
     python3 "$root/bench/ratios.py" "$out/summary.json"
 done

@@ -224,6 +224,15 @@ pub struct CommonArgs {
     #[arg(long)]
     pub network_thread: bool,
 
+    /// Speak HTTP/2 without TLS (prior knowledge) to HOST:PORT. Repeatable.
+    /// (Over TLS, HTTP/2 is used whenever the server offers it.)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub h2c: Vec<String>,
+
+    /// Trust the root certificates in this PEM file too (e.g. an internal CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+
     /// User-Agent sent when a plugin sets none.
     #[arg(long, value_name = "UA")]
     pub user_agent: Option<String>,
@@ -245,9 +254,19 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    pub fn client_config(&self) -> ClientConfig {
+    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
         let defaults = ClientConfig::default();
-        ClientConfig {
+        let mut extra_root_certs = Vec::new();
+        for path in &self.ca_cert {
+            extra_root_certs.extend(
+                std::fs::read(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read --ca-cert {}: {e}", path.display())
+                })?,
+            );
+        }
+        Ok(ClientConfig {
+            h2c_hosts: self.h2c.clone(),
+            extra_root_certs,
             concurrency: self.concurrency,
             per_host: self.per_host,
             connect_timeout: self.connect_timeout,
@@ -256,6 +275,6 @@ impl CommonArgs {
             network_thread: self.network_thread,
             user_agent: self.user_agent.clone().unwrap_or(defaults.user_agent),
             ..defaults
-        }
+        })
     }
 }

@@ -158,7 +158,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// Loads every plugin, runs them all at once on one client, prints the
 /// summary, and returns the exit code.
 async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCode> {
-    let client = Client::new(common.client_config()).context("invalid network settings")?;
+    let client = Client::new(common.client_config()?).context("invalid network settings")?;
     let runtime = runtime(client.clone(), &common.cache)?;
     // Load everything before running anything: a bad plugin is a usage error.
     let mut plugins = Vec::new();

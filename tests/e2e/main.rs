@@ -7,5 +7,6 @@
 
 mod cli;
 mod languages;
+mod network;
 mod sandbox;
 mod support;

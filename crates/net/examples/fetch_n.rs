@@ -3,6 +3,7 @@
 //! the cost of the pool from the cost of the guest boundary.
 //!
 //! `cargo run --release -p crawlbox-net --example fetch_n -- -n 20000 -c 64 -b http://127.0.0.1:18080 -p /small`
+//! (`--h2c 127.0.0.1:18081` for HTTP/2 by prior knowledge)
 
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (mut n, mut c, mut base, mut path) =
         (20000usize, 64usize, String::new(), "/small".to_owned());
+    let mut h2c = Vec::new();
     while let Some(flag) = args.next() {
         let value = args.next().expect("every flag takes a value");
         match flag.as_str() {
@@ -20,6 +22,7 @@ fn main() {
             "-c" => c = value.parse().expect("-c C"),
             "-b" => base = value.trim_end_matches('/').to_owned(),
             "-p" => path = value,
+            "--h2c" => h2c.push(value),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -31,6 +34,7 @@ fn main() {
         let client = Client::new(ClientConfig {
             concurrency: c,
             per_host: c,
+            h2c_hosts: h2c,
             ..ClientConfig::default()
         })
         .expect("config");

@@ -125,7 +125,11 @@ impl Client {
         let counters = Arc::new(ConnCounters::default());
         let pool = Pool::new(
             network.as_ref().map(|n| n.handle.clone()),
-            Connector::new(config.connect_timeout),
+            Connector::new(
+                config.connect_timeout,
+                &config.extra_root_certs,
+                config.h2c_hosts.clone(),
+            )?,
             config.per_host,
             config.idle_timeout,
             config.max_header_bytes,
@@ -455,9 +459,11 @@ impl Session {
         let started = Instant::now();
         let deadline = started + limits.timeout;
         let url: Arc<str> = url.as_str().into();
-        let result = self
-            .send_on_pool(&key, method, uri, &url, headers, body, limits, deadline)
-            .await;
+        // Boxed: the connection state machine is large, and every request's
+        // future is moved into the executor; a pointer moves cheaply.
+        let result =
+            Box::pin(self.send_on_pool(&key, method, uri, &url, headers, body, limits, deadline))
+                .await;
         match result {
             Ok((response, conn)) => {
                 self.stats.response(response.status().as_u16());

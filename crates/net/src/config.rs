@@ -35,6 +35,13 @@ pub struct ClientConfig {
     /// that makes many small `wasi:http` calls a little and costs the batch
     /// path more (results cross threads), so it is off by default.
     pub network_thread: bool,
+    /// `host:port`s to speak HTTP/2 to without TLS, by prior knowledge
+    /// ("h2c"), e.g. `127.0.0.1:8081`. Over TLS, HTTP/2 is chosen by ALPN
+    /// whenever the server offers it. Default: none.
+    pub h2c_hosts: Vec<String>,
+    /// Root certificates (PEM) trusted beside the webpki roots, e.g. an
+    /// internal CA. Default: none.
+    pub extra_root_certs: Vec<u8>,
     /// `user-agent` sent when a request has none.
     /// Default: `crawlbox/<version> (+https://github.com/crawlbox/crawlbox)`.
     pub user_agent: String,
@@ -60,6 +67,8 @@ impl Default for ClientConfig {
             max_response_bytes: 16 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             network_thread: false,
+            h2c_hosts: Vec::new(),
+            extra_root_certs: Vec::new(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         }
     }
@@ -77,6 +86,9 @@ pub enum ConfigError {
     /// A timeout is zero.
     #[error("the {0} timeout must be longer than zero")]
     ZeroTimeout(&'static str),
+    /// An extra root certificate is not a valid PEM certificate.
+    #[error("invalid root certificate: {0}")]
+    Certificate(String),
     /// The network thread could not be started.
     #[error("cannot start the network thread: {0}")]
     NetworkThread(String),

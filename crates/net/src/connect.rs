@@ -33,6 +33,8 @@ pub(crate) enum Stream {
 pub(crate) struct Connector {
     tls: TlsConnector,
     timeout: Duration,
+    /// `host:port`s spoken to over HTTP/2 without TLS (prior knowledge).
+    h2c: Vec<String>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -44,10 +46,23 @@ impl std::fmt::Debug for Connector {
 }
 
 impl Connector {
-    pub(crate) fn new(timeout: Duration) -> Self {
-        let roots = rustls::RootCertStore {
+    /// `extra_roots`: PEM certificates trusted beside the webpki roots.
+    pub(crate) fn new(
+        timeout: Duration,
+        extra_roots: &[u8],
+        h2c: Vec<String>,
+    ) -> Result<Self, crate::ConfigError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        for cert in CertificateDer::pem_slice_iter(extra_roots) {
+            let cert = cert.map_err(|e| crate::ConfigError::Certificate(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| crate::ConfigError::Certificate(e.to_string()))?;
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -55,10 +70,16 @@ impl Connector {
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Self {
+        Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),
             timeout,
-        }
+            h2c: h2c.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+        })
+    }
+
+    /// Whether `key` is configured for HTTP/2 without TLS.
+    pub(crate) fn is_h2c(&self, key: &HostKey) -> bool {
+        !key.tls && self.h2c.contains(&format!("{}:{}", key.host, key.port))
     }
 
     /// Opens a connection to `key`, within the connect timeout, to an
@@ -86,7 +107,12 @@ impl Connector {
         let addrs = allowed_addrs(key, resolve(key).await?, policy)?;
         let (tcp, ip) = connect_any(key, &addrs).await?;
         if !key.tls {
-            return Ok((Stream::Tcp(tcp), Protocol::Http1, ip));
+            let protocol = if self.is_h2c(key) {
+                Protocol::Http2
+            } else {
+                Protocol::Http1
+            };
+            return Ok((Stream::Tcp(tcp), protocol, ip));
         }
         let name = match key.ip() {
             Some(ip) => ServerName::IpAddress(ip.into()),

@@ -118,6 +118,9 @@ pub(crate) struct HostPool {
     /// Signalled when a connection is handed back or an h2 connection appears.
     returned: Notify,
     idle_timeout: Duration,
+    /// The host speaks HTTP/2 (configured h2c, or negotiated before): one
+    /// connection serves every request, so only one is opened at a time.
+    h2_expected: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -126,6 +129,8 @@ struct HostState {
     idle: Vec<Idle>,
     /// A shared HTTP/2 connection, when the host speaks h2.
     h2: Option<(http2::SendRequest<ReqBody>, IpAddr)>,
+    /// An HTTP/2 connection to this host is being opened.
+    h2_connecting: bool,
 }
 
 struct Idle {
@@ -180,6 +185,7 @@ impl Pool {
             state: Mutex::new(HostState::default()),
             returned: Notify::new(),
             idle_timeout: self.shared.idle_timeout,
+            h2_expected: std::sync::atomic::AtomicBool::new(self.shared.connector.is_h2c(key)),
         });
         hosts.insert(key.clone(), host.clone());
         host
@@ -197,6 +203,8 @@ impl Pool {
         loop {
             let returned = host.returned.notified();
             tokio::pin!(returned);
+            let mut opening_h2 = false;
+            let mut wait_for_h2 = false;
             {
                 let mut state = host.state.lock().expect("host lock");
                 if let Some(conn) = state.take_ready(host.idle_timeout, policy) {
@@ -209,7 +217,20 @@ impl Pool {
                 // Register for a hand-back before releasing the lock, so one
                 // that happens in between is not missed.
                 returned.as_mut().enable();
+                if host.h2_expected.load(Ordering::Relaxed) {
+                    if state.h2_connecting {
+                        wait_for_h2 = true;
+                    } else {
+                        state.h2_connecting = true;
+                        opening_h2 = true;
+                    }
+                }
             }
+            if wait_for_h2 {
+                returned.await;
+                continue;
+            }
+            let _connecting = opening_h2.then(|| H2Connecting(&host));
             let permit = match host.slots.clone().try_acquire_owned() {
                 Ok(permit) => permit,
                 Err(_) => tokio::select! {
@@ -290,6 +311,10 @@ async fn open_on(
             Protocol::Http2 => {
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
+                    // Room for many streams of body at once: the defaults
+                    // (64 KiB per connection) stall a crawl's fan-out.
+                    .initial_stream_window_size(1 << 20)
+                    .initial_connection_window_size(16 << 20)
                     .max_header_list_size(
                         u32::try_from(shared.max_header_bytes).unwrap_or(u32::MAX),
                     )
@@ -303,6 +328,7 @@ async fn open_on(
                         tracing::debug!(host = %key, "h2 connection closed: {e}");
                     }
                 });
+                host.h2_expected.store(true, Ordering::Relaxed);
                 host.state.lock().expect("host lock").h2 = Some((sender.clone(), ip));
                 host.returned.notify_waiters();
                 Ok(Conn::H2(sender))
@@ -360,6 +386,17 @@ impl HostPool {
             ip,
         });
         self.returned.notify_one();
+    }
+}
+
+/// Clears `h2_connecting` when an attempt to connect ends, however it ends,
+/// and wakes the requests waiting for it.
+struct H2Connecting<'a>(&'a HostPool);
+
+impl Drop for H2Connecting<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().expect("host lock").h2_connecting = false;
+        self.0.returned.notify_waiters();
     }
 }
 

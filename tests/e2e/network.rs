@@ -1,0 +1,64 @@
+//! Scraping-grade networking, end to end: HTTP/2 over TLS (ALPN, a private
+//! CA) and without (h2c).
+
+use std::time::Duration;
+
+use crawlbox_demo_site::{Site, SiteConfig};
+use crawlbox_guest_artifacts::EXAMPLE_CRAWLER;
+
+use crate::support::{crawl_input, crawlbox, grant, site, tempfile};
+
+#[test]
+fn https_with_a_private_ca_speaks_http2_over_one_connection() {
+    let (site, ca) = Site::start_tls(SiteConfig {
+        pages: 100,
+        page_delay: Duration::from_millis(2),
+    })
+    .unwrap();
+    let base = format!("https://127.0.0.1:{}", site.addr().port());
+    let input =
+        serde_json::json!({ "start": [format!("{base}/page/0")], "max_pages": 40, "batch": 16 })
+            .to_string();
+    let ca_file = tempfile("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let grant = ["--allow-host", &base, "--allow-network", "127.0.0.1"];
+
+    // Without the CA, the certificate is refused: a tls error, no page.
+    let mut args = vec!["run", EXAMPLE_CRAWLER, "--input", &input];
+    args.extend(grant);
+    let run = crawlbox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 1);
+    assert_eq!(run.records[0]["error"], "tls", "{}", run.records[0]);
+    assert_eq!(site.counters().requests(), 0);
+
+    // With it: every page, all over HTTP/2, multiplexed on one connection.
+    args.extend(["--ca-cert", ca_file.to_str().unwrap()]);
+    let run = crawlbox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 40, "{}", run.stderr);
+    assert!(run.records.iter().all(|r| r["status"] == 200));
+    assert_eq!(site.counters().requests(), 40);
+    assert_eq!(site.counters().http2_requests(), 40);
+    // The refused handshake above, then one connection.
+    assert_eq!(site.counters().connections(), 2);
+}
+
+#[test]
+fn h2c_by_prior_knowledge_is_opt_in_per_host() {
+    let site = site(100, Duration::from_millis(2));
+    let authority = format!("127.0.0.1:{}", site.addr().port());
+    let grant = grant(&site);
+    let mut args = vec!["run", EXAMPLE_CRAWLER, "--input"];
+    let input = crawl_input(&site, 40, 16);
+    args.push(&input);
+    args.extend(grant.iter().map(String::as_str));
+    args.extend(["--h2c", &authority, "--concurrency", "8"]);
+    let run = crawlbox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 40);
+    assert_eq!(site.counters().http2_requests(), 40);
+    assert_eq!(site.counters().connections(), 1);
+    // Streams on that one connection still count against the cap.
+    assert!(site.counters().peak_in_flight() <= 8);
+}
