@@ -224,6 +224,32 @@ pub struct CommonArgs {
     #[arg(long)]
     pub network_thread: bool,
 
+    /// Times `fetch` retries a connect error, a timeout or a
+    /// 408/429/500/502/503/504, for idempotent methods, with exponential
+    /// backoff and jitter (or the server's Retry-After).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub retries: u32,
+
+    /// Least time between two requests to one host, across all plugins (e.g. 500ms).
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub per_host_delay: Duration,
+
+    /// Random extra delay, as a fraction of --per-host-delay (e.g. 0.5).
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
+    pub delay_jitter: f64,
+
+    /// Adapt each host's delay: double it on 429/503, ease it back on success.
+    #[arg(long)]
+    pub autothrottle: bool,
+
+    /// Do not ask for compressed bodies nor decode them.
+    #[arg(long)]
+    pub no_decompress: bool,
+
+    /// How long a DNS answer is reused.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub dns_ttl: Duration,
+
     /// Speak HTTP/2 without TLS (prior knowledge) to HOST:PORT. Repeatable.
     /// (Over TLS, HTTP/2 is used whenever the server offers it.)
     #[arg(long, value_name = "HOST:PORT")]
@@ -265,6 +291,12 @@ impl CommonArgs {
             );
         }
         Ok(ClientConfig {
+            retries: self.retries,
+            per_host_delay: self.per_host_delay,
+            delay_jitter: self.delay_jitter,
+            autothrottle: self.autothrottle,
+            decompress: !self.no_decompress,
+            dns_ttl: self.dns_ttl,
             h2c_hosts: self.h2c.clone(),
             extra_root_certs,
             concurrency: self.concurrency,

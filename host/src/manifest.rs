@@ -202,6 +202,7 @@ impl Job {
                 "network.max_response_size",
             )?,
             max_redirects: args.max_redirects.or(net.max_redirects),
+            retries: None,
         };
         let input = match (input, &manifest.input) {
             (Some(input), _) => input,

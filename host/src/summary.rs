@@ -47,6 +47,9 @@ fn report_text(report: &RunReport) -> String {
         s.requests,
         s.requests as f64 / secs
     );
+    if s.retries > 0 {
+        let _ = writeln!(out, "  retries            {}", s.retries);
+    }
     let responses = if s.responses.is_empty() {
         "none".to_owned()
     } else {
@@ -110,6 +113,7 @@ fn report_json(report: &RunReport, client: &Client) -> Value {
         "records": report.records,
         "elapsed_seconds": secs(report.elapsed),
         "requests": s.requests,
+        "retries": s.retries,
         "responses": s.responses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "bytes": s.bytes,
         "errors": s.errors.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),

@@ -135,8 +135,14 @@ fn a_slow_endpoint_times_out_and_the_run_goes_on() {
     assert_eq!(slow["url"], site.url("/slow/5000"));
     assert_eq!(slow["error"], "timeout", "{slow}");
     assert!(run.records[1..].iter().all(|r| r["status"] == 200));
+    // Timeouts are retried (twice by default), then reported.
     assert!(
-        run.stderr.contains("errors             timeout: 1"),
+        run.stderr.contains("errors             timeout: 3"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("retries            2"),
         "{}",
         run.stderr
     );

@@ -1,5 +1,5 @@
 //! Scraping-grade networking, end to end: HTTP/2 over TLS (ALPN, a private
-//! CA) and without (h2c).
+//! CA) and without (h2c), politeness between plugins, retries.
 
 use std::time::Duration;
 
@@ -61,4 +61,51 @@ fn h2c_by_prior_knowledge_is_opt_in_per_host() {
     assert_eq!(site.counters().connections(), 1);
     // Streams on that one connection still count against the cap.
     assert!(site.counters().peak_in_flight() <= 8);
+}
+
+#[test]
+fn politeness_holds_across_plugins_on_one_host() {
+    let site = site(100, Duration::ZERO);
+    let grant = grant(&site);
+    let input = crawl_input(&site, 10, 10);
+    // Two crawlers of the same host, each asking for 10 pages at once.
+    let mut args = vec!["run", EXAMPLE_CRAWLER, EXAMPLE_CRAWLER, "--input", &input];
+    args.extend(grant.iter().map(String::as_str));
+    args.extend(["--per-host-delay", "40ms"]);
+    let run = crawlbox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 20);
+    let arrivals = site.counters().arrivals();
+    assert_eq!(arrivals.len(), 20);
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(35),
+            "two requests {gap:?} apart"
+        );
+    }
+}
+
+#[test]
+fn retries_show_in_the_response_and_the_stats() {
+    let site = site(10, Duration::ZERO);
+    let grant = grant(&site);
+    let input = serde_json::json!({ "urls": [site.url("/flaky/2?key=e2e")] }).to_string();
+    let mut args = vec![
+        "run",
+        crawlbox_guest_artifacts::HOSTILE_PROBE,
+        "--input",
+        &input,
+    ];
+    args.extend(grant.iter().map(String::as_str));
+    let run = crawlbox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // fetch retried twice and got the 200; wasi:http (no retries) then got it at once.
+    assert_eq!(run.records[1]["status"], 200, "{:?}", run.records);
+    assert!(
+        run.stderr.contains("retries            2"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(site.counters().requests(), 4);
 }

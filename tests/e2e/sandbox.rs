@@ -416,3 +416,23 @@ fn files_environment_and_sockets_are_out_of_reach() {
     assert_eq!(seen["args"], json!(["hostile"]));
     assert_eq!(site.counters().requests(), GOOD_PAGES);
 }
+
+#[test]
+fn a_decompression_bomb_is_cut_off_at_the_size_limit() {
+    let site = site(300, Duration::ZERO);
+    let manifest = format!(
+        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\nmax_response_size = \"1MiB\"\n",
+        site.base_url()
+    );
+    // 64 MiB of zeros in about 64 KiB of gzip.
+    let (_, records) = probe(&site, &[site.url("/gzip-bomb/64")], &manifest);
+    assert_eq!(records[0]["error"], "too-large", "{}", records[0]);
+    assert!(
+        records[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("decodes to more than")
+    );
+    // wasi:http does not decode: the guest gets the compressed bytes.
+    assert_eq!(records[1]["status"], 200, "{}", records[1]);
+}

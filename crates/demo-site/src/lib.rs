@@ -19,6 +19,9 @@
 //! | `/redirect-to?url=U` | a 302 to `U` |
 //! | `/loop` | a 302 to itself |
 //! | `/echo` | the request as JSON: method, path, query, headers, body |
+//! | `/flaky/{n}?key=K` | 503 for the first `n` requests with key `K`, then 200 (`&retry-after=S` adds that header) |
+//! | `/gzip` | a text page, gzip-encoded |
+//! | `/gzip-bomb/{mib}` | ~`mib` MiB of zeros gzip-encoded into a few KiB |
 
 use std::convert::Infallible;
 use std::io;
@@ -66,9 +69,18 @@ pub struct Counters {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     http2_requests: AtomicU64,
+    arrivals: std::sync::Mutex<Vec<std::time::Instant>>,
 }
 
+/// Arrival times kept, at most (the first ones).
+const MAX_ARRIVALS: usize = 100_000;
+
 impl Counters {
+    /// When requests arrived (the first 100,000), in order.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.arrivals.lock().expect("arrivals lock").clone()
+    }
+
     /// TCP connections accepted.
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::SeqCst)
@@ -296,6 +308,12 @@ async fn handle(
     counters: Arc<Counters>,
 ) -> Response<Body> {
     counters.requests.fetch_add(1, Ordering::SeqCst);
+    {
+        let mut arrivals = counters.arrivals.lock().expect("arrivals lock");
+        if arrivals.len() < MAX_ARRIVALS {
+            arrivals.push(std::time::Instant::now());
+        }
+    }
     if req.version() == http::Version::HTTP_2 {
         counters.http2_requests.fetch_add(1, Ordering::SeqCst);
     }
@@ -316,6 +334,44 @@ async fn handle(
 }
 
 async fn route(req: Request<Incoming>, config: SiteConfig) -> Response<Body> {
+    route_with(req, config, &FLAKY).await
+}
+
+/// Attempts seen per `/flaky` key.
+static FLAKY: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, u32>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+/// The text `/gzip` serves, decoded.
+pub const GZIP_TEXT: &str = "crawlbox demo site: this text was gzip-encoded by the server.\n";
+
+fn gzipped(data: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(data).expect("write to memory");
+    Bytes::from(enc.finish().expect("finish in memory"))
+}
+
+fn encoded(body: Bytes, content_type: &str) -> Response<Body> {
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Full::new(body).boxed())
+        .expect("valid response")
+}
+
+async fn route_with(
+    req: Request<Incoming>,
+    config: SiteConfig,
+    flaky: &std::sync::Mutex<std::collections::HashMap<String, u32>>,
+) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').splitn(2, '/').collect();
     match segments.as_slice() {
@@ -370,6 +426,36 @@ async fn route(req: Request<Incoming>, config: SiteConfig) -> Response<Body> {
             }
         }
         ["loop"] => redirect("/loop"),
+        ["flaky", n] => match n.parse::<u32>() {
+            Ok(n) => {
+                let key = query_param(&req, "key").unwrap_or_default();
+                let seen = {
+                    let mut flaky = flaky.lock().expect("flaky lock");
+                    let seen = flaky.entry(key).or_default();
+                    *seen += 1;
+                    *seen
+                };
+                if seen <= n {
+                    let mut response = status(StatusCode::SERVICE_UNAVAILABLE);
+                    if let Some(secs) = query_param(&req, "retry-after")
+                        && let Ok(value) = secs.parse()
+                    {
+                        response.headers_mut().insert(header::RETRY_AFTER, value);
+                    }
+                    response
+                } else {
+                    text(format!("ok after {n} failures\n"))
+                }
+            }
+            Err(_) => status(StatusCode::BAD_REQUEST),
+        },
+        ["gzip"] => encoded(gzipped(GZIP_TEXT.as_bytes()), "text/plain; charset=utf-8"),
+        ["gzip-bomb", mib] => match mib.parse::<usize>() {
+            Ok(mib) if mib <= 1024 => {
+                encoded(gzipped(&vec![0u8; mib << 20]), "application/octet-stream")
+            }
+            _ => status(StatusCode::BAD_REQUEST),
+        },
         ["echo"] => echo(req).await,
         _ => status(StatusCode::NOT_FOUND),
     }

@@ -319,6 +319,7 @@ mod tests {
             body: b"hello".to_vec(),
             version: HttpVersion::Http11,
             elapsed_us: 1500,
+            retries: 0,
         }
     }
 

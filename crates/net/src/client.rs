@@ -12,7 +12,9 @@ use url::Url;
 
 use crate::body::{BodyParts, H1Return, ResponseBody};
 use crate::connect::Connector;
+use crate::decode::{ACCEPT_ENCODING, decode};
 use crate::fair::FairLimiter;
+use crate::politeness::Politeness;
 use crate::pool::{Conn, ConnCounters, HostKey, Pool};
 use crate::request::{check_headers, parse_url};
 use crate::{
@@ -34,6 +36,7 @@ struct Inner {
     user_agent: HeaderValue,
     next_session: std::sync::atomic::AtomicU64,
     network: Option<NetworkThread>,
+    politeness: Politeness,
 }
 
 /// A thread with a runtime of its own that does all network work: connects,
@@ -86,6 +89,8 @@ pub struct SessionConfig {
     pub max_response_bytes: Option<u64>,
     /// A redirect limit for this session instead of the client's.
     pub max_redirects: Option<u32>,
+    /// A retry count for this session instead of the client's.
+    pub retries: Option<u32>,
 }
 
 impl SessionConfig {
@@ -129,6 +134,7 @@ impl Client {
                 config.connect_timeout,
                 &config.extra_root_certs,
                 config.h2c_hosts.clone(),
+                config.dns_ttl,
             )?,
             config.per_host,
             config.idle_timeout,
@@ -137,6 +143,11 @@ impl Client {
         );
         let user_agent = HeaderValue::from_str(&config.user_agent)
             .map_err(|_| ConfigError::InvalidUserAgent(config.user_agent.clone()))?;
+        let politeness = Politeness::new(
+            config.per_host_delay,
+            config.delay_jitter,
+            config.autothrottle,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 in_flight: FairLimiter::new(config.concurrency),
@@ -146,6 +157,7 @@ impl Client {
                 user_agent,
                 next_session: std::sync::atomic::AtomicU64::new(1),
                 network,
+                politeness,
             }),
         })
     }
@@ -312,7 +324,76 @@ impl Session {
         .await
     }
 
-    async fn fetch_here(&self, request: Request) -> Result<Response, FetchError> {
+    /// `fetch` on this thread: redirects, then retries, then decoding.
+    async fn fetch_here(&self, mut request: Request) -> Result<Response, FetchError> {
+        let config = &self.client.inner.config;
+        let retries = if is_idempotent(&request.method) {
+            self.config.retries.unwrap_or(config.retries)
+        } else {
+            0
+        };
+        let decompress =
+            config.decompress && !request.headers.contains_key(header::ACCEPT_ENCODING);
+        if decompress {
+            request.headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(ACCEPT_ENCODING),
+            );
+        }
+        let mut attempt = 0;
+        loop {
+            let result = self.fetch_following_redirects(request.clone()).await;
+            let wait = match &result {
+                _ if attempt >= retries => None,
+                Ok(response) if RETRY_STATUSES.contains(&response.status.as_u16()) => {
+                    match retry_after(&response.headers) {
+                        Some(wait) if wait > config.max_retry_after => None,
+                        Some(wait) => {
+                            // The server asked every client to wait: so does every plugin.
+                            if let Ok(uri) = response.url.as_str().parse::<Uri>()
+                                && let Ok(key) = HostKey::from_uri(&uri)
+                            {
+                                self.client
+                                    .inner
+                                    .politeness
+                                    .pause(&key, tokio::time::Instant::now() + wait);
+                            }
+                            Some(wait)
+                        }
+                        None => Some(backoff(config.retry_backoff, attempt)),
+                    }
+                }
+                Err(e) if matches!(e.kind, ErrorKind::Connect | ErrorKind::Timeout) => {
+                    Some(backoff(config.retry_backoff, attempt))
+                }
+                _ => None,
+            };
+            let Some(wait) = wait else {
+                let mut response = result?;
+                response.retries = attempt;
+                if decompress {
+                    let limit = self
+                        .config
+                        .max_response_bytes
+                        .unwrap_or(config.max_response_bytes);
+                    response.body = decode(
+                        response.url.as_str(),
+                        &mut response.headers,
+                        std::mem::take(&mut response.body),
+                        limit,
+                    )
+                    .map_err(|e| self.refuse(e))?;
+                }
+                return Ok(response);
+            };
+            tracing::debug!(url = %request.url, attempt, ?wait, "retrying");
+            tokio::time::sleep(wait).await;
+            self.stats.retried();
+            attempt += 1;
+        }
+    }
+
+    async fn fetch_following_redirects(&self, request: Request) -> Result<Response, FetchError> {
         let config = &self.client.inner.config;
         let max_redirects = self.config.max_redirects.unwrap_or(config.max_redirects);
         let mut budget = tighter(config.request_timeout, request.timeout);
@@ -354,6 +435,7 @@ impl Session {
                     version: parts.version,
                     elapsed,
                     redirects,
+                    retries: 0,
                 });
             };
             // Read a small redirect body so the connection can be reused.
@@ -446,6 +528,8 @@ impl Session {
             .parse()
             .map_err(|e| self.refuse(FetchError::invalid(format!("invalid URL {url}: {e}"))))?;
         let key = HostKey::from_uri(&uri).map_err(|e| self.refuse(e))?;
+        // Wait for this host's turn before taking a slot another host could use.
+        inner.politeness.wait_turn(&key).await;
         let slot = inner.in_flight.acquire(self.id).await;
         if !self.stats.try_start_request(self.config.max_requests) {
             return Err(self.refuse(FetchError::new(
@@ -467,6 +551,7 @@ impl Session {
         match result {
             Ok((response, conn)) => {
                 self.stats.response(response.status().as_u16());
+                inner.politeness.observe(&key, response.status().as_u16());
                 Ok(response.map(|incoming| {
                     ResponseBody::new(
                         incoming,
@@ -603,6 +688,39 @@ struct Limits {
     between_bytes: Option<Duration>,
 }
 
+/// Statuses worth another try.
+const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
+
+/// Methods a retry cannot make happen twice.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// Exponential backoff with full jitter: uniform in [0, base * 2^attempt),
+/// capped at a minute.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let ceiling = base
+        .saturating_mul(1 << attempt.min(16))
+        .min(Duration::from_secs(60));
+    ceiling.mul_f64(fastrand::f64())
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
 fn tighter(limit: Duration, asked: Option<Duration>) -> Duration {
     asked.map_or(limit, |asked| asked.min(limit))
 }
@@ -654,6 +772,26 @@ mod tests {
             StatusCode::TEMPORARY_REDIRECT,
             &Method::POST
         ));
+    }
+
+    #[test]
+    fn retry_rules() {
+        assert!(is_idempotent(&Method::GET) && is_idempotent(&Method::PUT));
+        assert!(!is_idempotent(&Method::POST) && !is_idempotent(&Method::PATCH));
+        for attempt in 0..4 {
+            let b = backoff(Duration::from_millis(100), attempt);
+            assert!(b < Duration::from_millis(100) * (1 << attempt), "{b:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

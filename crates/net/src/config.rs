@@ -2,7 +2,7 @@ use std::time::Duration;
 
 /// Settings of a [`Client`](crate::Client). Every field has a documented
 /// default; build one with `ClientConfig { concurrency: 16, ..Default::default() }`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientConfig {
     /// Requests in flight at once, across all hosts and all sessions.
     /// A request holds its slot until its response body is read or dropped.
@@ -35,6 +35,30 @@ pub struct ClientConfig {
     /// that makes many small `wasi:http` calls a little and costs the batch
     /// path more (results cross threads), so it is off by default.
     pub network_thread: bool,
+    /// Times `fetch` sends a request again after a connect error, a
+    /// timeout or a 408/429/500/502/503/504 response, for idempotent methods
+    /// only, waiting `retry_backoff * 2^n` with full jitter (or the response's
+    /// `Retry-After`). Default: 2.
+    pub retries: u32,
+    /// The first retry's backoff. Default: 250 ms.
+    pub retry_backoff: Duration,
+    /// Longest `Retry-After` honoured; a response asking for more is
+    /// returned as it is. Default: 30 s.
+    pub max_retry_after: Duration,
+    /// Least time between two requests to one host (scheme, host, port),
+    /// across every plugin. Default: none.
+    pub per_host_delay: Duration,
+    /// Random extra delay, as a fraction of `per_host_delay` (0.5: up to
+    /// 50 % more). Default: 0.
+    pub delay_jitter: f64,
+    /// Adapt each host's delay: double it (from 100 ms) on 429 and 503,
+    /// ease it back towards `per_host_delay` on success. Default: false.
+    pub autothrottle: bool,
+    /// `fetch` asks for gzip, deflate, br and zstd and decodes the body
+    /// (the size limit applies to the decoded bytes). Default: true.
+    pub decompress: bool,
+    /// How long a DNS answer is reused. Default: 10 s.
+    pub dns_ttl: Duration,
     /// `host:port`s to speak HTTP/2 to without TLS, by prior knowledge
     /// ("h2c"), e.g. `127.0.0.1:8081`. Over TLS, HTTP/2 is chosen by ALPN
     /// whenever the server offers it. Default: none.
@@ -67,6 +91,14 @@ impl Default for ClientConfig {
             max_response_bytes: 16 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             network_thread: false,
+            retries: 2,
+            retry_backoff: Duration::from_millis(250),
+            max_retry_after: Duration::from_secs(30),
+            per_host_delay: Duration::ZERO,
+            delay_jitter: 0.0,
+            autothrottle: false,
+            decompress: true,
+            dns_ttl: Duration::from_secs(10),
             h2c_hosts: Vec::new(),
             extra_root_certs: Vec::new(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
@@ -75,7 +107,7 @@ impl Default for ClientConfig {
 }
 
 /// A [`ClientConfig`] that cannot work.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     /// `concurrency` is 0.
     #[error("concurrency must be at least 1")]
@@ -86,6 +118,9 @@ pub enum ConfigError {
     /// A timeout is zero.
     #[error("the {0} timeout must be longer than zero")]
     ZeroTimeout(&'static str),
+    /// The jitter is negative or absurd.
+    #[error("the delay jitter must be between 0 and 10 (a fraction of the delay), not {0}")]
+    Jitter(f64),
     /// An extra root certificate is not a valid PEM certificate.
     #[error("invalid root certificate: {0}")]
     Certificate(String),
@@ -113,6 +148,9 @@ impl ClientConfig {
             if value.is_zero() {
                 return Err(ConfigError::ZeroTimeout(name));
             }
+        }
+        if !(0.0..=10.0).contains(&self.delay_jitter) {
+            return Err(ConfigError::Jitter(self.delay_jitter));
         }
         if http::HeaderValue::from_str(&self.user_agent).is_err() {
             return Err(ConfigError::InvalidUserAgent(self.user_agent.clone()));

@@ -33,6 +33,7 @@ pub(crate) enum Stream {
 pub(crate) struct Connector {
     tls: TlsConnector,
     timeout: Duration,
+    dns: DnsCache,
     /// `host:port`s spoken to over HTTP/2 without TLS (prior knowledge).
     h2c: Vec<String>,
 }
@@ -51,6 +52,7 @@ impl Connector {
         timeout: Duration,
         extra_roots: &[u8],
         h2c: Vec<String>,
+        dns_ttl: Duration,
     ) -> Result<Self, crate::ConfigError> {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
@@ -73,6 +75,7 @@ impl Connector {
         Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),
             timeout,
+            dns: DnsCache::new(dns_ttl),
             h2c: h2c.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
         })
     }
@@ -104,7 +107,7 @@ impl Connector {
         key: &HostKey,
         policy: &EgressPolicy,
     ) -> Result<(Stream, Protocol, IpAddr), FetchError> {
-        let addrs = allowed_addrs(key, resolve(key).await?, policy)?;
+        let addrs = allowed_addrs(key, self.dns.resolve(key).await?, policy)?;
         let (tcp, ip) = connect_any(key, &addrs).await?;
         if !key.tls {
             let protocol = if self.is_h2c(key) {
@@ -163,6 +166,44 @@ fn allowed_addrs(
             ),
         )),
         _ => Ok(allowed),
+    }
+}
+
+/// Addresses and when they were looked up.
+type Answer = (Vec<SocketAddr>, std::time::Instant);
+
+/// Answers of the system resolver, reused for a TTL (as aiohttp's
+/// `ttl_dns_cache`). What it returns still goes through the address check.
+#[derive(Debug)]
+struct DnsCache {
+    ttl: Duration,
+    answers: std::sync::Mutex<std::collections::HashMap<(String, u16), Answer>>,
+}
+
+impl DnsCache {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            answers: Default::default(),
+        }
+    }
+
+    async fn resolve(&self, key: &HostKey) -> Result<Vec<SocketAddr>, FetchError> {
+        if key.ip().is_some() || self.ttl.is_zero() {
+            return resolve(key).await;
+        }
+        let name = (key.host.to_string(), key.port);
+        if let Some((addrs, at)) = self.answers.lock().expect("dns lock").get(&name)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(addrs.clone());
+        }
+        let addrs = resolve(key).await?;
+        self.answers
+            .lock()
+            .expect("dns lock")
+            .insert(name, (addrs.clone(), std::time::Instant::now()));
+        Ok(addrs)
     }
 }
 

@@ -158,4 +158,6 @@ pub struct Response {
     pub elapsed: Duration,
     /// Redirects followed to get here.
     pub redirects: u32,
+    /// Times the request was sent again after a retryable failure.
+    pub retries: u32,
 }

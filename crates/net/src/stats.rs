@@ -14,6 +14,7 @@ use crate::ErrorKind;
 #[derive(Debug)]
 pub struct Stats {
     requests: AtomicU64,
+    retries: AtomicU64,
     in_flight: AtomicU64,
     bytes: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
@@ -26,6 +27,7 @@ impl Default for Stats {
     fn default() -> Self {
         Self {
             requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             errors: Default::default(),
@@ -43,6 +45,8 @@ impl Default for Stats {
 pub struct StatsSnapshot {
     /// Requests sent (each redirect hop and each retry counts).
     pub requests: u64,
+    /// Requests sent again after a retryable failure (counted in `requests` too).
+    pub retries: u64,
     /// Requests sent whose response body has not ended yet.
     pub in_flight: u64,
     /// Responses received, by status code.
@@ -98,6 +102,10 @@ impl Stats {
         counted
     }
 
+    pub(crate) fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn request_ended(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
@@ -151,6 +159,7 @@ impl Stats {
         };
         StatsSnapshot {
             requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             responses: self.responses.lock().expect("stats lock").clone(),
             bytes: self.bytes.load(Ordering::Relaxed),

@@ -116,6 +116,7 @@ async fn slow_first_byte_times_out_and_the_next_request_works() {
     let site = site();
     let session = client(ClientConfig {
         first_byte_timeout: Duration::from_millis(200),
+        retries: 0,
         ..Default::default()
     })
     .session(SessionConfig::unrestricted());
@@ -138,7 +139,11 @@ async fn slow_first_byte_times_out_and_the_next_request_works() {
 #[tokio::test]
 async fn request_timeout_covers_the_body() {
     let site = site();
-    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
+    let session = client(ClientConfig {
+        retries: 0,
+        ..Default::default()
+    })
+    .session(SessionConfig::unrestricted());
     let req = Request::get(&site.url("/slow-body/3000"))
         .unwrap()
         .timeout(Duration::from_millis(200));
@@ -218,7 +223,11 @@ async fn oversized_body_is_too_large_and_the_connection_is_not_reused() {
 
 #[tokio::test]
 async fn bad_requests_and_unreachable_hosts_are_classified() {
-    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
+    let session = client(ClientConfig {
+        retries: 0,
+        ..Default::default()
+    })
+    .session(SessionConfig::unrestricted());
     let err = Request::get("ftp://example.com/").unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidRequest);
     let err = Request::new("GE T", "http://127.0.0.1/").unwrap_err();
@@ -495,4 +504,217 @@ async fn a_flooding_session_does_not_starve_another() {
         "{served_meanwhile} flood requests went first"
     );
     flooding.abort();
+}
+
+#[tokio::test]
+async fn retryable_statuses_are_retried_with_backoff_and_counted() {
+    let site = site();
+    let session = client(ClientConfig {
+        retries: 2,
+        retry_backoff: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .session(SessionConfig::unrestricted());
+    // Two 503s, then 200: within two retries.
+    let r = session
+        .fetch(Request::get(&site.url("/flaky/2?key=a")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((r.status.as_u16(), r.retries), (200, 2));
+    assert_eq!(site.counters().requests(), 3);
+    // Three 503s: the third attempt's 503 is the answer.
+    let r = session
+        .fetch(Request::get(&site.url("/flaky/3?key=b")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((r.status.as_u16(), r.retries), (503, 2));
+    assert_eq!(site.counters().requests(), 6);
+    // POST is not idempotent: never retried.
+    let r = session
+        .fetch(Request::new("POST", &site.url("/flaky/1?key=c")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((r.status.as_u16(), r.retries), (503, 0));
+    assert_eq!(session.stats().snapshot().retries, 4);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_holds_the_host() {
+    let site = site();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
+    let r = session
+        .fetch(Request::get(&site.url("/flaky/1?key=ra&retry-after=1")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((r.status.as_u16(), r.retries), (200, 1));
+    let arrivals = site.counters().arrivals();
+    let gap = arrivals[1] - arrivals[0];
+    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn connect_errors_are_retried_then_reported() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let session = client(ClientConfig {
+        retries: 2,
+        retry_backoff: Duration::from_millis(10),
+        ..Default::default()
+    })
+    .session(SessionConfig::unrestricted());
+    let err = session
+        .fetch(Request::get(&format!("http://127.0.0.1:{port}/")).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connect);
+    let stats = session.stats().snapshot();
+    assert_eq!(
+        (stats.retries, stats.errors.get(&ErrorKind::Connect)),
+        (2, Some(&3))
+    );
+}
+
+#[tokio::test]
+async fn requests_to_one_host_are_spaced_by_the_delay() {
+    let site = site();
+    let session = client(ClientConfig {
+        per_host_delay: Duration::from_millis(50),
+        ..Default::default()
+    })
+    .session(SessionConfig::unrestricted());
+    // Ten at once: the server still sees them 50 ms apart.
+    join_all((0..10).map(|_| session.fetch(Request::get(&site.url("/small")).unwrap()))).await;
+    let arrivals = site.counters().arrivals();
+    assert_eq!(arrivals.len(), 10);
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(45), "gap {gap:?}");
+    }
+}
+
+#[tokio::test]
+async fn bodies_are_decoded_and_a_bomb_is_too_large() {
+    let site = site();
+    let session = client(ClientConfig {
+        max_response_bytes: 1 << 20,
+        ..Default::default()
+    })
+    .session(SessionConfig::unrestricted());
+    let r = session
+        .fetch(Request::get(&site.url("/gzip")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(&r.body[..], crawlbox_demo_site::GZIP_TEXT.as_bytes());
+    assert!(r.headers.get("content-encoding").is_none());
+    let err = session
+        .fetch(Request::get(&site.url("/gzip-bomb/64")).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TooLarge, "{err}");
+    assert!(err.message.contains("decodes to more than"), "{err}");
+    // A plugin that sets accept-encoding itself gets the body as sent.
+    let r = session
+        .fetch(
+            Request::get(&site.url("/gzip"))
+                .unwrap()
+                .header("accept-encoding", "gzip")
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.headers["content-encoding"], "gzip");
+    assert_ne!(&r.body[..], crawlbox_demo_site::GZIP_TEXT.as_bytes());
+}
+
+/// A server that misbehaves on purpose, one way per path, speaking raw
+/// HTTP/1.1 over std sockets. Returns its base URL.
+fn fault_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let partial = b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789";
+                match path.as_str() {
+                    "/reset-mid-body" => {
+                        let _ = stream.write_all(partial);
+                        socket2::SockRef::from(&stream)
+                            .set_linger(Some(Duration::ZERO))
+                            .unwrap();
+                    }
+                    "/truncated" => {
+                        let _ = stream.write_all(partial);
+                    }
+                    "/slow-headers" => std::thread::sleep(Duration::from_secs(3)),
+                    "/malformed" => {
+                        let _ = stream.write_all(b"HTTP/1.1 two hundred\r\n\r\n");
+                    }
+                    "/big-headers" => {
+                        let big = "x".repeat(100 * 1024);
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nx-big: {big}\r\ncontent-length: 0\r\n\r\n"
+                        );
+                    }
+                    "/storm" => {
+                        let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    }
+                    _ => {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        );
+                    }
+                }
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_misbehaving_server_gives_clear_errors_and_the_run_goes_on() {
+    let base = fault_server();
+    let session = client(ClientConfig {
+        first_byte_timeout: Duration::from_millis(300),
+        retries: 1,
+        retry_backoff: Duration::from_millis(10),
+        ..Default::default()
+    })
+    .session(SessionConfig::unrestricted());
+    let fetch = |path: &str| session.fetch(Request::get(&format!("{base}{path}")).unwrap());
+    for (path, kind, says) in [
+        ("/reset-mid-body", ErrorKind::Protocol, "reading the body"),
+        ("/truncated", ErrorKind::Protocol, "reading the body"),
+        (
+            "/slow-headers",
+            ErrorKind::Timeout,
+            "no response headers in time",
+        ),
+        ("/malformed", ErrorKind::Protocol, "/malformed"),
+        ("/big-headers", ErrorKind::TooLarge, "/big-headers"),
+    ] {
+        let err = fetch(path).await.unwrap_err();
+        assert_eq!(err.kind, kind, "{path}: {err}");
+        assert!(err.message.contains(says), "{path}: {err}");
+        // ...and the next request works.
+        assert_eq!(fetch("/ok").await.unwrap().status, 200, "after {path}");
+    }
+    // A 5xx storm: retried, then the last 503 is the answer.
+    let r = fetch("/storm").await.unwrap();
+    assert_eq!((r.status.as_u16(), r.retries), (503, 1));
 }

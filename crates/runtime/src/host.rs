@@ -80,6 +80,7 @@ fn to_wit_response(response: crawlbox_net::Response) -> wit::Response {
             _ => wit::HttpVersion::Http11,
         },
         elapsed_us: u64::try_from(response.elapsed.as_micros()).unwrap_or(u64::MAX),
+        retries: response.retries,
     }
 }
 
