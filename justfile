@@ -22,3 +22,11 @@ check:
     cargo fmt --manifest-path guests/Cargo.toml --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --manifest-path guests/Cargo.toml --target wasm32-wasip2 --target-dir target/wasm-guests -- -D warnings
+
+# Throughput against native hyper, aiohttp and stock wasmtime (the shared kit), then ratios.
+bench:
+    bench/run.sh
+
+# Latency mode: every client against a slow local server at C=64 and C=512.
+bench-latency:
+    bench/latency.sh
