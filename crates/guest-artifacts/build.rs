@@ -22,6 +22,7 @@ use std::time::SystemTime;
 /// (crate name, const name) of each Rust guest.
 const RUST_GUESTS: &[(&str, &str)] = &[
     ("example-crawler", "EXAMPLE_CRAWLER"),
+    ("example-spider", "EXAMPLE_SPIDER"),
     ("wasi-http-fetch", "WASI_HTTP_FETCH"),
     ("batch-fetch", "BATCH_FETCH"),
 ];

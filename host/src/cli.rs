@@ -27,6 +27,53 @@ pub enum Command {
     /// Compile plugins ahead of time into the compile cache, so that `run`
     /// starts them without compiling.
     Compile(CompileArgs),
+    /// Crawl with a spider (crawlbox:plugin/spider): the host owns the
+    /// frontier; with --state DIR the crawl survives a crash and resumes.
+    Crawl(CrawlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// The spider: a component of the crawlbox:plugin/spider world.
+    #[arg(value_name = "SPIDER.wasm")]
+    pub spider: PathBuf,
+
+    /// The spider's input, as JSON text (default: the manifest's `input`, else null).
+    #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
+    pub input: Option<String>,
+
+    /// Read the spider's input (JSON) from a file.
+    #[arg(long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+
+    /// The manifest to use instead of `crawlbox.toml` beside the spider.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Keep the crawl's state (frontier, seen set, finished pages) here; run
+    /// again with the same DIR to resume. Items go to DIR/items.jsonl unless
+    /// --out says otherwise; output is appended, never rewritten.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// Pages to fetch at most (over all resumed runs).
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<u64>,
+
+    /// Deepest page to fetch, start requests being depth 0.
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<u32>,
+
+    /// A fresh spider instance for every page instead of one for the whole
+    /// crawl: pages cannot see one another's state, at a cost per page.
+    #[arg(long)]
+    pub fresh_instance: bool,
+
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]

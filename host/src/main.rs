@@ -22,7 +22,9 @@ use crawlbox_runtime::{Outcome, Runtime};
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{CacheArgs, Cli, Command, CommonArgs, CompileArgs, DemoArgs, PluginArgs, RunArgs};
+use crate::cli::{
+    CacheArgs, Cli, Command, CommonArgs, CompileArgs, CrawlArgs, DemoArgs, PluginArgs, RunArgs,
+};
 use crate::console::Progress;
 use crate::manifest::{Job, JobsFile, Manifest, WasmSource, dedup_names, plugin_name};
 use crate::output::{Output, PluginSink};
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Run(args) => &args.common.log,
         Command::Demo(args) => &args.common.log,
         Command::Compile(_) => "warn,crawlbox=info",
+        Command::Crawl(args) => &args.common.log,
     };
     if let Err(e) = console::init_logging(log) {
         eprintln!("crawlbox: {e:#}");
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args).await,
             Command::Demo(args) => demo(args).await,
             Command::Compile(args) => compile(args),
+            Command::Crawl(args) => crawl(args).await,
         }
     });
     match result {
@@ -268,6 +272,132 @@ fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `crawlbox crawl`: a spider, the host owning the frontier.
+async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
+    let input = input_from(&args.input, &args.input_file)?;
+    let (manifest, _) = Manifest::for_plugin(&args.spider, args.manifest.as_deref())?;
+    let job = Job::resolve(
+        WasmSource::File(args.spider.clone()),
+        &plugin_name(&args.spider),
+        &manifest,
+        input,
+        &[],
+        &args.plugin,
+    )?;
+    let common = &args.common;
+    let client = Client::new(common.client_config()?).context("invalid network settings")?;
+    let runtime = runtime(client.clone(), &common.cache)?;
+    let spider = runtime.load(&job.name, &job.wasm.bytes()?)?;
+    if !spider.is_spider() {
+        bail!(
+            "{} is not a spider (it does not export `start` and `parse` of \
+             crawlbox:plugin/spider): run it with `crawlbox run`",
+            args.spider.display()
+        );
+    }
+    let limits = crawlbox_frontier::Limits {
+        max_pages: args.max_pages,
+        max_depth: args.max_depth,
+    };
+    let mut frontier = match &args.state {
+        Some(dir) => crawlbox_frontier::Frontier::open(dir, limits)
+            .with_context(|| format!("cannot open the crawl state in {}", dir.display()))?,
+        None => crawlbox_frontier::Frontier::in_memory(limits),
+    };
+    // Items are appended; a resumed crawl first writes what the last run
+    // committed but had not written yet.
+    let out_path = common
+        .out
+        .clone()
+        .or_else(|| args.state.as_ref().map(|dir| dir.join("items.jsonl")));
+    let out = match &out_path {
+        Some(path) => {
+            let (out, lines) = Output::append(path)?;
+            let missing = frontier.items_after(lines)?;
+            let sink = PluginSink::new(out.clone(), None);
+            for item in &missing {
+                crawlbox_runtime::RecordSink::write(&*sink, &job.name, item)?;
+            }
+            if !missing.is_empty() {
+                tracing::info!(target: "crawlbox", "wrote {} items the last run had committed", missing.len());
+            }
+            out
+        }
+        None => Output::open(None)?,
+    };
+    if !frontier.is_new() {
+        let c = frontier.counts();
+        tracing::info!(
+            target: "crawlbox",
+            "resuming: {} pages done, {} queued, {} items so far",
+            c.done,
+            c.queued,
+            c.items
+        );
+    }
+    let sink = PluginSink::new(out, None);
+    let session = client.session(job.session.clone());
+    let cancel = CancellationToken::new();
+    let interrupt = tokio::spawn(stop_on_ctrl_c(cancel.clone()));
+    let progress = Progress::start(
+        common.quiet,
+        &job.name,
+        vec![(session.clone(), sink.clone())],
+        &client,
+    );
+    let report = runtime
+        .crawl(
+            &spider,
+            &job.input,
+            &job.limits,
+            session,
+            &mut frontier,
+            sink,
+            cancel,
+            args.fresh_instance,
+        )
+        .await;
+    drop(progress);
+    interrupt.abort();
+    let counts = frontier.counts();
+    let run = crawlbox_runtime::RunReport {
+        plugin: report.plugin.clone(),
+        outcome: report.outcome.clone(),
+        records: report.items,
+        elapsed: report.elapsed,
+        stats: report.stats.clone(),
+    };
+    if common.quiet {
+        if !run.outcome.is_success() {
+            eprintln!("crawlbox: {}: {}", run.plugin, run.outcome);
+        }
+    } else {
+        eprint!("{}", summary::text(std::slice::from_ref(&run), &client));
+        eprintln!(
+            "  pages              {} this run ({} failed){}; {} done, {} queued in all",
+            report.pages,
+            report.failed_pages,
+            if report.resumed { ", resumed" } else { "" },
+            counts.done,
+            counts.queued
+        );
+    }
+    if let Some(path) = &common.stats {
+        let mut json = summary::json(std::slice::from_ref(&run), &client);
+        json["pages"] = report.pages.into();
+        json["failed_pages"] = report.failed_pages.into();
+        json["resumed"] = report.resumed.into();
+        json["pages_done_in_all"] = counts.done.into();
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+            .with_context(|| format!("cannot write the stats to {}", path.display()))?;
+    }
+    Ok(match run.outcome {
+        Outcome::Interrupted => ExitCode::from(130),
+        Outcome::Completed => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
 /// The first Ctrl-C stops the runs cleanly (records flushed, summary
 /// printed); a second one exits at once.
 async fn stop_on_ctrl_c(cancel: CancellationToken) {
@@ -283,7 +413,14 @@ async fn stop_on_ctrl_c(cancel: CancellationToken) {
 
 /// The input JSON from `--input` or `--input-file`, if given.
 fn read_input(args: &RunArgs) -> anyhow::Result<Option<String>> {
-    let (input, source) = match (&args.input, &args.input_file) {
+    input_from(&args.input, &args.input_file)
+}
+
+fn input_from(
+    input: &Option<String>,
+    input_file: &Option<std::path::PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    let (input, source) = match (input, input_file) {
         (Some(text), _) => (text.clone(), "--input".to_owned()),
         (None, Some(path)) => (
             std::fs::read_to_string(path)

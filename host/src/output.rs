@@ -30,6 +30,34 @@ impl Output {
         }))
     }
 
+    /// Appends to `path` (a crawl's output is never rewritten). A last line
+    /// torn by a crash is cut off; returns the output and its complete lines.
+    pub fn append(path: &Path) -> anyhow::Result<(Arc<Self>, u64)> {
+        let (lines, valid) = match std::fs::read(path) {
+            Ok(bytes) => {
+                let valid = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let lines = bytes[..valid].iter().filter(|&&b| b == b'\n').count();
+                (lines as u64, valid as u64)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (0, 0),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the output file {}", path.display()));
+            }
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open the output file {}", path.display()))?;
+        file.set_len(valid)
+            .with_context(|| format!("cannot repair the output file {}", path.display()))?;
+        let out = Arc::new(Self {
+            out: Mutex::new(BufWriter::with_capacity(64 * 1024, Box::new(file))),
+        });
+        Ok((out, lines))
+    }
+
     /// Writes `parts` as one line and flushes it.
     fn write_line(&self, parts: &[&str]) -> io::Result<()> {
         let mut out = self

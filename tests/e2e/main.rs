@@ -9,4 +9,5 @@ mod cli;
 mod languages;
 mod network;
 mod sandbox;
+mod spider;
 mod support;

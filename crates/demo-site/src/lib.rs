@@ -70,12 +70,24 @@ pub struct Counters {
     peak_in_flight: AtomicU64,
     http2_requests: AtomicU64,
     arrivals: std::sync::Mutex<Vec<std::time::Instant>>,
+    paths: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// Arrival times kept, at most (the first ones).
 const MAX_ARRIVALS: usize = 100_000;
 
 impl Counters {
+    /// Requests received for `path` (paths beyond the first 100,000 distinct
+    /// ones are not counted).
+    pub fn requests_for(&self, path: &str) -> u64 {
+        self.paths
+            .lock()
+            .expect("paths lock")
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// When requests arrived (the first 100,000), in order.
     pub fn arrivals(&self) -> Vec<std::time::Instant> {
         self.arrivals.lock().expect("arrivals lock").clone()
@@ -312,6 +324,10 @@ async fn handle(
         let mut arrivals = counters.arrivals.lock().expect("arrivals lock");
         if arrivals.len() < MAX_ARRIVALS {
             arrivals.push(std::time::Instant::now());
+        }
+        let mut paths = counters.paths.lock().expect("paths lock");
+        if paths.len() < MAX_ARRIVALS || paths.contains_key(req.uri().path()) {
+            *paths.entry(req.uri().path().to_owned()).or_default() += 1;
         }
     }
     if req.version() == http::Version::HTTP_2 {

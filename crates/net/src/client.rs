@@ -549,6 +549,20 @@ impl Session {
             Box::pin(self.send_on_pool(&key, method, uri, &url, headers, body, limits, deadline))
                 .await;
         match result {
+            Ok((response, _))
+                if header_bytes(response.headers()) > inner.config.max_header_bytes =>
+            {
+                // hyper's read buffer bounds the head only loosely: check it.
+                self.stats.request_ended();
+                Err(self.refuse(FetchError::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "{url}: the response headers take {} bytes, more than the limit of {}",
+                        header_bytes(response.headers()),
+                        inner.config.max_header_bytes
+                    ),
+                )))
+            }
             Ok((response, conn)) => {
                 self.stats.response(response.status().as_u16());
                 inner.politeness.observe(&key, response.status().as_u16());
@@ -686,6 +700,14 @@ struct Limits {
     first_byte: Duration,
     timeout: Duration,
     between_bytes: Option<Duration>,
+}
+
+/// The size of a header section, as on the wire.
+fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum()
 }
 
 /// Statuses worth another try.

@@ -50,6 +50,9 @@ pub(crate) enum PluginKind {
     /// A plain `wasi:cli/command` (what `wasmtime run` runs): its stdout
     /// lines are the records.
     Command(CommandPre<PluginState>),
+    /// The `crawlbox:plugin/spider` world: `start` and `parse`, the host
+    /// drives the crawl.
+    Spider(crate::spider::bindings::SpiderPre<PluginState>),
 }
 
 impl std::fmt::Debug for Plugin {
@@ -69,6 +72,11 @@ impl Plugin {
     /// Whether this is a plain `wasi:cli/command` rather than a scraper.
     pub fn is_command(&self) -> bool {
         matches!(self.kind, PluginKind::Command(_))
+    }
+
+    /// Whether this is a spider (`crawlbox crawl`).
+    pub fn is_spider(&self) -> bool {
+        matches!(self.kind, PluginKind::Spider(_))
     }
 }
 
@@ -112,8 +120,8 @@ pub enum LoadError {
     /// It lacks the `run` export of the `scraper` world, and is no command.
     #[error(
         "{name} exports neither `run: func(input: string) -> result<_, string>` (the \
-         crawlbox:plugin/scraper world) nor `wasi:cli/run` (a command): build it against \
-         one of them ({message})"
+         crawlbox:plugin/scraper world), nor `start` and `parse` (crawlbox:plugin/spider), \
+         nor `wasi:cli/run` (a command): build it against one of them ({message})"
     )]
     NoRun {
         /// The plugin's name.
@@ -183,17 +191,20 @@ impl Runtime {
                 name: named(),
                 message: format!("{e:#}"),
             })?;
-        let kind = match ScraperPre::new(pre.clone()) {
-            Ok(scraper) => PluginKind::Scraper(scraper),
-            Err(scraper_err) => match CommandPre::new(pre) {
+        let kind = if let Ok(scraper) = ScraperPre::new(pre.clone()) {
+            PluginKind::Scraper(scraper)
+        } else if let Ok(spider) = crate::spider::bindings::SpiderPre::new(pre.clone()) {
+            PluginKind::Spider(spider)
+        } else {
+            match CommandPre::new(pre) {
                 Ok(command) => PluginKind::Command(command),
-                Err(_) => {
+                Err(e) => {
                     return Err(LoadError::NoRun {
                         name: named(),
-                        message: format!("{scraper_err:#}"),
+                        message: format!("{e:#}"),
                     });
                 }
-            },
+            }
         };
         tracing::debug!(
             target: "crawlbox",

@@ -67,7 +67,7 @@ async fn fetch_one(session: &Session, req: wit::Request) -> Result<wit::Response
     Ok(to_wit_response(response))
 }
 
-fn to_wit_response(response: crawlbox_net::Response) -> wit::Response {
+pub(crate) fn to_wit_response(response: crawlbox_net::Response) -> wit::Response {
     wit::Response {
         status: response.status.as_u16(),
         url: response.url.into(),
@@ -103,7 +103,7 @@ fn header_block(headers: &http::HeaderMap) -> String {
     block
 }
 
-fn to_net_request(req: wit::Request) -> Result<crawlbox_net::Request, FetchError> {
+pub(crate) fn to_net_request(req: wit::Request) -> Result<crawlbox_net::Request, FetchError> {
     let mut request = crawlbox_net::Request::new(&req.method, &req.url)?;
     for (name, value) in &req.headers {
         request = request.header(name, value)?;

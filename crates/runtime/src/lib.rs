@@ -52,8 +52,10 @@ mod host;
 mod http_hooks;
 mod output;
 mod run;
+mod spider;
 mod state;
 
 pub use engine::{LoadError, Plugin, Runtime};
 pub use output::RecordSink;
 pub use run::{Input, Limits, Outcome, RunReport};
+pub use spider::CrawlReport;

@@ -179,7 +179,7 @@ impl Runtime {
                 max: limits.max_records,
                 failed: Arc::new(Mutex::new(None)),
             }),
-            PluginKind::Scraper(_) => None,
+            PluginKind::Scraper(_) | PluginKind::Spider(_) => None,
         };
         let (line_count, line_failed) = lines
             .as_ref()
@@ -198,6 +198,10 @@ impl Runtime {
                     tracing::debug!(target: "crawlbox", "instantiated {} in {:?}", plugin.name, started.elapsed());
                     instance.call_run(&mut store, json).await
                 }
+                PluginKind::Spider(_) => Ok(Err(format!(
+                    "{} is a spider (crawlbox:plugin/spider): crawl with it with `crawlbox crawl`",
+                    plugin.name
+                ))),
                 PluginKind::Command(pre) => {
                     let instance = pre.instantiate_async(&mut store).await?;
                     let status = instance.wasi_cli_run().call_run(&mut store).await?;
@@ -252,7 +256,7 @@ impl Runtime {
         }
     }
 
-    fn store(
+    pub(crate) fn store(
         &self,
         plugin: &Plugin,
         input: &Input,
@@ -310,7 +314,7 @@ impl Runtime {
 /// A trap in one readable line: what happened (the root cause, e.g.
 /// `wasm trap: out of bounds memory access`) and where (the innermost
 /// functions of the guest's stack).
-fn describe_trap(err: &wasmtime::Error) -> String {
+pub(crate) fn describe_trap(err: &wasmtime::Error) -> String {
     let trace = err.downcast_ref::<wasmtime::WasmBacktrace>();
     let trace_text = trace.map(ToString::to_string);
     let causes: Vec<String> = err

@@ -105,16 +105,9 @@ impl PluginState {
                 "the run's limit of {max} bytes of records is reached"
             )));
         }
-        if let Err(e) = serde_json::from_str::<IgnoredAny>(&item) {
-            return Ok(Err(format!("not a single valid JSON value: {e}")));
-        }
-        // JSON strings cannot hold raw newlines, so any are whitespace
-        // between tokens; re-serialise to keep one record per line.
-        let line = if item.contains(['\n', '\r']) {
-            let value: serde_json::Value = serde_json::from_str(&item)?;
-            value.to_string()
-        } else {
-            item
+        let line = match record_line(item) {
+            Ok(line) => line,
+            Err(e) => return Ok(Err(e)),
         };
         if let Err(e) = self.sink.write(&self.plugin, &line) {
             let message = format!("writing a record failed: {e}");
@@ -125,4 +118,19 @@ impl PluginState {
         self.output_bytes += line.len() as u64;
         Ok(Ok(()))
     }
+}
+
+/// A record as one line of JSON: one valid JSON value, re-serialised if it
+/// spans lines (JSON strings cannot hold raw newlines, so any are whitespace
+/// between tokens).
+pub(crate) fn record_line(item: String) -> Result<String, String> {
+    if let Err(e) = serde_json::from_str::<IgnoredAny>(&item) {
+        return Err(format!("not a single valid JSON value: {e}"));
+    }
+    if !item.contains(['\n', '\r']) {
+        return Ok(item);
+    }
+    serde_json::from_str::<serde_json::Value>(&item)
+        .map(|value| value.to_string())
+        .map_err(|e| format!("not a single valid JSON value: {e}"))
 }

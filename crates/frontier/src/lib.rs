@@ -1,0 +1,488 @@
+//! The crawl frontier of crawlbox's spider mode.
+//!
+//! * **Dedup**: a request is identified by its method, its canonical URL (no
+//!   fragment, lower-case scheme and host, default port dropped, query
+//!   parameters sorted) and a hash of its body; one seen before is dropped.
+//! * **Order**: higher priority first; equal priorities breadth-first (in
+//!   the order they were added).
+//! * **Limits**: pages (started, so in-flight pages count) and depth.
+//! * **Resuming**: with [`Frontier::open`], every addition and every finished
+//!   page (with its items) is appended to `journal.jsonl` before the page's
+//!   items are written anywhere else. Killed and opened again on the same
+//!   directory, the frontier knows every request it has seen and every page
+//!   it finished: unfinished pages are queued again, finished ones are never
+//!   fetched again, and [`Frontier::items_after`] gives the items a crashed
+//!   run had committed but maybe not yet written out.
+//!
+//! Data reaches the kernel with each page, so a killed process loses
+//! nothing; [`Frontier::sync`] (called at least every second, and at the end)
+//! also makes it survive a power cut.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A request as the frontier keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    pub method: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Vec<u8>>,
+}
+
+/// A request waiting in (or taken from) the frontier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(rename = "fp")]
+    pub fingerprint: String,
+    #[serde(rename = "req")]
+    pub request: PageRequest,
+    #[serde(default)]
+    pub meta: String,
+    #[serde(rename = "pri", default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub depth: u32,
+}
+
+/// Limits of a crawl. Default: none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Pages started at most (finished plus in flight).
+    pub max_pages: Option<u64>,
+    /// Deepest page, start requests being depth 0.
+    pub max_depth: Option<u32>,
+}
+
+/// What became of a request offered with [`Frontier::push`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Push {
+    /// Queued.
+    Added,
+    /// Seen before: dropped.
+    Seen,
+    /// Deeper than the limit: dropped.
+    TooDeep,
+    /// Not an absolute http(s) URL: dropped.
+    Invalid(String),
+}
+
+/// Counts for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests ever queued.
+    pub seen: u64,
+    /// Pages finished (fetched and parsed, or failed).
+    pub done: u64,
+    /// Pages waiting.
+    pub queued: u64,
+    /// Pages taken and not finished yet.
+    pub in_flight: u64,
+    /// Items committed.
+    pub items: u64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Queued {
+    priority: i32,
+    seq: u64,
+    entry: Entry,
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Max-heap: higher priority first, then lower sequence (FIFO).
+        self.priority
+            .cmp(&other.priority)
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Record {
+    Add(Entry),
+    Done {
+        fp: String,
+        items: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// See the [crate docs](crate).
+#[derive(Debug)]
+pub struct Frontier {
+    limits: Limits,
+    queue: BinaryHeap<Queued>,
+    seen: HashSet<String>,
+    seq: u64,
+    counts: Counts,
+    journal: Option<Journal>,
+}
+
+#[derive(Debug)]
+struct Journal {
+    path: PathBuf,
+    file: BufWriter<File>,
+    synced: Instant,
+}
+
+impl Frontier {
+    /// A frontier in memory only.
+    pub fn in_memory(limits: Limits) -> Self {
+        Self {
+            limits,
+            queue: BinaryHeap::new(),
+            seen: HashSet::new(),
+            seq: 0,
+            counts: Counts::default(),
+            journal: None,
+        }
+    }
+
+    /// A frontier journaled in `dir` (created if needed), resumed from the
+    /// journal there if there is one.
+    pub fn open(dir: &Path, limits: Limits) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("journal.jsonl");
+        let mut frontier = Self::in_memory(limits);
+        if path.exists() {
+            frontier.replay(&path)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        frontier.journal = Some(Journal {
+            path,
+            file: BufWriter::new(file),
+            synced: Instant::now(),
+        });
+        Ok(frontier)
+    }
+
+    fn replay(&mut self, path: &Path) -> io::Result<()> {
+        let mut pending: HashMap<String, (u64, Entry)> = HashMap::new();
+        let mut reader = BufReader::new(File::open(path)?);
+        let mut valid_end = 0u64;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = reader.read_line(&mut line)?;
+            // A line torn by a crash is the last one: it never committed,
+            // and is cut off below so that appending starts clean.
+            let record = match serde_json::from_str::<Record>(line.trim_end()) {
+                Ok(record) if read > 0 && line.ends_with('\n') => record,
+                _ => break,
+            };
+            valid_end += read as u64;
+            match record {
+                Record::Add(entry) => {
+                    self.seen.insert(entry.fingerprint.clone());
+                    self.seq += 1;
+                    pending.insert(entry.fingerprint.clone(), (self.seq, entry));
+                }
+                Record::Done { fp, items, .. } => {
+                    pending.remove(&fp);
+                    self.counts.done += 1;
+                    self.counts.items += items.len() as u64;
+                }
+            }
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(valid_end)?;
+        self.counts.seen = self.seen.len() as u64;
+        for (seq, entry) in pending.into_values() {
+            self.queue.push(Queued {
+                priority: entry.priority,
+                seq,
+                entry,
+            });
+        }
+        self.counts.queued = self.queue.len() as u64;
+        Ok(())
+    }
+
+    /// Whether nothing was ever queued (a new crawl, not a resumed one).
+    pub fn is_new(&self) -> bool {
+        self.counts.seen == 0
+    }
+
+    /// Counts so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Offers a request at `depth`.
+    pub fn push(
+        &mut self,
+        request: PageRequest,
+        meta: String,
+        priority: i32,
+        depth: u32,
+    ) -> io::Result<Push> {
+        if self.limits.max_depth.is_some_and(|max| depth > max) {
+            return Ok(Push::TooDeep);
+        }
+        let fingerprint = match fingerprint(&request) {
+            Ok(fp) => fp,
+            Err(why) => return Ok(Push::Invalid(why)),
+        };
+        if !self.seen.insert(fingerprint.clone()) {
+            return Ok(Push::Seen);
+        }
+        let entry = Entry {
+            fingerprint,
+            request,
+            meta,
+            priority,
+            depth,
+        };
+        self.write(&Record::Add(entry.clone()))?;
+        self.seq += 1;
+        self.queue.push(Queued {
+            priority,
+            seq: self.seq,
+            entry,
+        });
+        self.counts.seen += 1;
+        self.counts.queued += 1;
+        Ok(Push::Added)
+    }
+
+    /// The next page to fetch, unless the queue is empty or the page limit
+    /// is reached.
+    pub fn pop(&mut self) -> Option<Entry> {
+        let started = self.counts.done + self.counts.in_flight;
+        if self.limits.max_pages.is_some_and(|max| started >= max) {
+            return None;
+        }
+        let next = self.queue.pop()?.entry;
+        self.counts.queued -= 1;
+        self.counts.in_flight += 1;
+        Some(next)
+    }
+
+    /// Commits a finished page with its items (or the error that ended it),
+    /// in the journal when there is one. Write the items elsewhere only after.
+    pub fn complete(
+        &mut self,
+        entry: &Entry,
+        items: &[String],
+        error: Option<&str>,
+    ) -> io::Result<()> {
+        self.write(&Record::Done {
+            fp: entry.fingerprint.clone(),
+            items: items.to_vec(),
+            error: error.map(str::to_owned),
+        })?;
+        self.counts.in_flight -= 1;
+        self.counts.done += 1;
+        self.counts.items += items.len() as u64;
+        Ok(())
+    }
+
+    /// Items committed in the journal, after the first `skip`, in order:
+    /// what a resumed crawl still has to write out.
+    pub fn items_after(&self, skip: u64) -> io::Result<Vec<String>> {
+        let Some(journal) = &self.journal else {
+            return Ok(Vec::new());
+        };
+        let mut items = Vec::new();
+        let mut seen = 0u64;
+        for line in BufReader::new(File::open(&journal.path)?).lines() {
+            let Ok(Record::Done { items: page, .. }) = serde_json::from_str::<Record>(&line?)
+            else {
+                continue;
+            };
+            for item in page {
+                seen += 1;
+                if seen > skip {
+                    items.push(item);
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// Makes the journal durable against a power cut.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if let Some(journal) = &mut self.journal {
+            journal.file.flush()?;
+            journal.file.get_ref().sync_data()?;
+            journal.synced = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, record: &Record) -> io::Result<()> {
+        let Some(journal) = &mut self.journal else {
+            return Ok(());
+        };
+        serde_json::to_writer(&mut journal.file, record)?;
+        journal.file.write_all(b"\n")?;
+        // In the kernel with every record: a killed process loses nothing.
+        journal.file.flush()?;
+        if journal.synced.elapsed() > Duration::from_secs(1) {
+            journal.file.get_ref().sync_data()?;
+            journal.synced = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// Method, canonical URL and body hash, hashed.
+fn fingerprint(request: &PageRequest) -> Result<String, String> {
+    let url = canonical_url(&request.url)?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(request.method.to_ascii_uppercase().as_bytes());
+    hasher.update(b" ");
+    hasher.update(url.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(blake3::hash(request.body.as_deref().unwrap_or_default()).as_bytes());
+    Ok(hasher.finalize().to_hex()[..32].to_owned())
+}
+
+/// The URL without fragment, with sorted query parameters (the URL parser
+/// already lower-cases scheme and host and drops a default port).
+pub fn canonical_url(url: &str) -> Result<String, String> {
+    let mut url = Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{url} is not an http or https URL"));
+    }
+    url.set_fragment(None);
+    if url.query().is_some() {
+        let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        pairs.sort();
+        if pairs.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+    }
+    Ok(url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(url: &str) -> PageRequest {
+        PageRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    #[test]
+    fn canonical_urls_compare_equal() {
+        assert_eq!(
+            canonical_url("HTTP://Example.com:80/a?b=2&a=1#frag").unwrap(),
+            "http://example.com/a?a=1&b=2"
+        );
+        assert!(canonical_url("ftp://example.com/").is_err());
+    }
+
+    #[test]
+    fn dedup_order_and_limits() {
+        let mut f = Frontier::in_memory(Limits {
+            max_pages: Some(3),
+            max_depth: Some(1),
+        });
+        assert_eq!(
+            f.push(get("http://a/1"), String::new(), 0, 0).unwrap(),
+            Push::Added
+        );
+        assert_eq!(
+            f.push(get("http://a/1#x"), String::new(), 0, 0).unwrap(),
+            Push::Seen
+        );
+        assert_eq!(
+            f.push(get("http://a/2"), String::new(), 0, 1).unwrap(),
+            Push::Added
+        );
+        assert_eq!(
+            f.push(get("http://a/3"), String::new(), 5, 1).unwrap(),
+            Push::Added
+        );
+        assert_eq!(
+            f.push(get("http://a/4"), String::new(), 0, 2).unwrap(),
+            Push::TooDeep
+        );
+        assert_eq!(
+            f.push(get("http://a/5"), String::new(), 0, 1).unwrap(),
+            Push::Added
+        );
+        // Priority first, then breadth-first.
+        let order: Vec<String> = std::iter::from_fn(|| f.pop())
+            .map(|e| e.request.url)
+            .collect();
+        assert_eq!(
+            order,
+            ["http://a/3", "http://a/1", "http://a/2"],
+            "page limit 3"
+        );
+        let mut post = get("http://a/1");
+        post.method = "POST".into();
+        post.body = Some(b"x".to_vec());
+        assert_eq!(f.push(post, String::new(), 0, 0).unwrap(), Push::Added);
+    }
+
+    #[test]
+    fn a_resumed_frontier_skips_finished_pages_and_requeues_the_rest() {
+        let dir = std::env::temp_dir().join(format!("crawlbox-frontier-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let mut f = Frontier::open(&dir, Limits::default()).unwrap();
+            assert!(f.is_new());
+            for n in 0..4 {
+                f.push(get(&format!("http://a/{n}")), format!("m{n}"), 0, 0)
+                    .unwrap();
+            }
+            let first = f.pop().unwrap();
+            f.complete(&first, &["{\"n\":0}".into()], None).unwrap();
+            let _in_flight_when_killed = f.pop().unwrap();
+        }
+        // Simulate a torn last line.
+        let journal = dir.join("journal.jsonl");
+        let mut text = std::fs::read_to_string(&journal).unwrap();
+        text.push_str("{\"done\":{\"fp\":\"tor");
+        std::fs::write(&journal, text).unwrap();
+
+        let mut f = Frontier::open(&dir, Limits::default()).unwrap();
+        assert!(!f.is_new());
+        assert_eq!(f.counts().done, 1);
+        assert_eq!(f.counts().queued, 3);
+        assert_eq!(
+            f.push(get("http://a/0"), String::new(), 0, 0).unwrap(),
+            Push::Seen
+        );
+        let rest: Vec<Entry> = std::iter::from_fn(|| f.pop()).collect();
+        let metas: Vec<&str> = rest.iter().map(|e| e.meta.as_str()).collect();
+        assert_eq!(metas, ["m1", "m2", "m3"]);
+        f.complete(&rest[0], &["{\"n\":1}".into()], None).unwrap();
+        assert_eq!(f.items_after(0).unwrap(), ["{\"n\":0}", "{\"n\":1}"]);
+        assert_eq!(f.items_after(1).unwrap(), ["{\"n\":1}"]);
+        drop(f);
+        // The torn line was cut off: a third opening reads everything.
+        let f = Frontier::open(&dir, Limits::default()).unwrap();
+        assert_eq!((f.counts().done, f.counts().queued), (2, 2));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

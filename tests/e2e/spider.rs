@@ -1,0 +1,125 @@
+//! Spider mode: the host owns the frontier, and a crawl killed with SIGKILL
+//! resumes from its state directory without losing or refetching a page.
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crawlbox_guest_artifacts::{EXAMPLE_CRAWLER, EXAMPLE_SPIDER};
+use serde_json::Value;
+
+use crate::support::{cache_dir, crawl_input, crawlbox, grant, site, tempfile};
+
+fn lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_spider_crawls_the_same_site_as_the_crawler() {
+    let site = site(300, Duration::ZERO);
+    let grant = grant(&site);
+    let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
+    let mut args = vec![
+        "crawl",
+        EXAMPLE_SPIDER,
+        "--input",
+        &input,
+        "--max-pages",
+        "120",
+    ];
+    args.extend(grant.iter().map(String::as_str));
+    let spider = crawlbox(&args);
+    assert_eq!(spider.code, 0, "{}", spider.stderr);
+    assert_eq!(spider.records.len(), 120);
+    let mut args = vec!["run", EXAMPLE_CRAWLER, "--input"];
+    let crawler_input = crawl_input(&site, 120, 32);
+    args.push(&crawler_input);
+    args.extend(grant.iter().map(String::as_str));
+    let crawler = crawlbox(&args);
+    // Both breadth-first from page 0: the same pages.
+    let urls = |records: &[Value]| -> HashSet<String> {
+        records
+            .iter()
+            .map(|r| r["url"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(urls(&spider.records), urls(&crawler.records));
+    assert!(
+        spider
+            .records
+            .iter()
+            .all(|r| r["title"].as_str().unwrap().starts_with("Page "))
+    );
+    // Every page once: the host's dedup.
+    assert_eq!(site.counters().requests(), 240);
+
+    // `run` refuses a spider with a clear message, and `crawl` a scraper.
+    let run = crawlbox(&["run", EXAMPLE_SPIDER]);
+    assert!(run.stderr.contains("crawlbox crawl"), "{}", run.stderr);
+    let run = crawlbox(&["crawl", EXAMPLE_CRAWLER]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("is not a spider"), "{}", run.stderr);
+}
+
+#[test]
+fn a_crawl_killed_with_sigkill_resumes_without_losing_or_refetching_pages() {
+    let pages = 300;
+    let site = site(pages, Duration::from_millis(10));
+    let state = tempfile("state");
+    let _ = std::fs::remove_dir_all(&state);
+    let items = state.join("items.jsonl");
+    let grant = grant(&site);
+    let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
+    let crawl = || {
+        Command::new(env!("CARGO_BIN_EXE_crawlbox"))
+            .args(["crawl", EXAMPLE_SPIDER, "--input", &input, "--state"])
+            .arg(&state)
+            .args(&grant)
+            .args(["--concurrency", "4", "-q"])
+            .env("CRAWLBOX_CACHE_DIR", cache_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = crawl();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines(&items).len() < 60 {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let before = lines(&items).len();
+    assert!(before < pages, "killed too late: {before} items");
+
+    let second = crawl().wait_with_output().unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let records = lines(&items);
+    let urls: HashSet<&str> = records.iter().map(|r| r["url"].as_str().unwrap()).collect();
+    assert_eq!(
+        records.len(),
+        pages,
+        "every page exactly once in the output"
+    );
+    assert_eq!(urls.len(), pages);
+    // Finished pages were not fetched again; only those in flight at the
+    // kill (at most the concurrency, 4) were.
+    let refetched = (0..pages)
+        .filter(|n| site.counters().requests_for(&format!("/page/{n}")) > 1)
+        .count();
+    assert!(refetched <= 4, "{refetched} pages fetched twice");
+    assert!(site.counters().requests() <= pages as u64 + 4);
+    // A third run has nothing left to do.
+    let third = crawl().wait_with_output().unwrap();
+    assert!(third.status.success());
+    assert_eq!(lines(&items).len(), pages);
+}
