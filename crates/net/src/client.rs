@@ -643,6 +643,7 @@ impl Session {
             )
             .await
             .map_err(|_| timed_out("no connection became available in time"))??;
+            inner.politeness.before_send(key).await;
             let reused = checkout.reused;
             let mut err = match checkout.conn {
                 Conn::H1(mut sender, ip) => {

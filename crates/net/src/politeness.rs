@@ -4,7 +4,9 @@
 //! delay on 429/503 and eases it back on success.
 //!
 //! A request reserves its turn before it takes a slot under the global cap,
-//! so a host that must be waited for holds no slot that another host could use.
+//! so a host that must be waited for holds no slot that another host could
+//! use; just before it is written, a last check keeps actual sends to a host
+//! the delay apart even when one was held up after its turn.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,6 +38,8 @@ struct Turns {
     next: Instant,
     /// This host's current delay (adaptive mode may widen it).
     delay: Duration,
+    /// When the last request to this host was actually sent.
+    last_send: Option<Instant>,
 }
 
 impl Politeness {
@@ -57,10 +61,7 @@ impl Politeness {
         let start = {
             let mut hosts = self.hosts.lock().expect("politeness lock");
             let now = Instant::now();
-            let turns = hosts.entry(key.clone()).or_insert(Turns {
-                next: now,
-                delay: self.delay,
-            });
+            let turns = hosts.entry(key.clone()).or_insert_with(|| self.turns(now));
             let start = turns.next.max(now);
             turns.next = start + self.with_jitter(turns.delay);
             start
@@ -72,10 +73,9 @@ impl Politeness {
     pub(crate) fn pause(&self, key: &HostKey, until: Instant) {
         self.active.store(true, Ordering::Relaxed);
         let mut hosts = self.hosts.lock().expect("politeness lock");
-        let turns = hosts.entry(key.clone()).or_insert(Turns {
-            next: until,
-            delay: self.delay,
-        });
+        let turns = hosts
+            .entry(key.clone())
+            .or_insert_with(|| self.turns(until));
         turns.next = turns.next.max(until);
     }
 
@@ -90,16 +90,48 @@ impl Politeness {
         }
         self.active.store(true, Ordering::Relaxed);
         let mut hosts = self.hosts.lock().expect("politeness lock");
-        let turns = hosts.entry(key.clone()).or_insert(Turns {
-            next: Instant::now(),
-            delay: self.delay,
-        });
+        let turns = hosts
+            .entry(key.clone())
+            .or_insert_with(|| self.turns(Instant::now()));
         turns.delay = if push_back {
             (turns.delay * 2).clamp(ADAPTIVE_FLOOR, ADAPTIVE_CEILING)
         } else {
             // Ease back by a tenth per success, down to the configured delay.
             turns.delay.mul_f64(0.9).max(self.delay)
         };
+    }
+
+    /// Called just before a request to `key` is written: a request whose
+    /// turn came but whose sending was held up (by the global cap, or a busy
+    /// thread) must not then go out right after the next one. Keeps sends
+    /// at least the host's delay apart, whatever happened in between.
+    pub(crate) async fn before_send(&self, key: &HostKey) {
+        if !self.active.load(Ordering::Relaxed) {
+            return;
+        }
+        loop {
+            let wait = {
+                let mut hosts = self.hosts.lock().expect("politeness lock");
+                let now = Instant::now();
+                let turns = hosts.entry(key.clone()).or_insert_with(|| self.turns(now));
+                match turns.last_send {
+                    Some(last) if now < last + turns.delay => last + turns.delay - now,
+                    _ => {
+                        turns.last_send = Some(now);
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn turns(&self, next: Instant) -> Turns {
+        Turns {
+            next,
+            delay: self.delay,
+            last_send: None,
+        }
     }
 
     fn with_jitter(&self, delay: Duration) -> Duration {

@@ -299,13 +299,7 @@ async fn open_on(
                     .handshake::<TokioIo<Stream>, ReqBody>(io)
                     .await
                     .map_err(handshake_err)?;
-                let key = host.key.clone();
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    if let Err(e) = conn.await {
-                        tracing::debug!(host = %key, "connection closed: {e}");
-                    }
-                });
+                drive(conn, guard, host.key.clone());
                 Ok(Conn::H1(sender, ip))
             }
             Protocol::Http2 => {
@@ -321,13 +315,7 @@ async fn open_on(
                     .handshake::<TokioIo<Stream>, ReqBody>(io)
                     .await
                     .map_err(handshake_err)?;
-                let key = host.key.clone();
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    if let Err(e) = conn.await {
-                        tracing::debug!(host = %key, "h2 connection closed: {e}");
-                    }
-                });
+                drive(conn, guard, host.key.clone());
                 host.h2_expected.store(true, Ordering::Relaxed);
                 host.state.lock().expect("host lock").h2 = Some((sender.clone(), ip));
                 host.returned.notify_waiters();
@@ -387,6 +375,20 @@ impl HostPool {
         });
         self.returned.notify_one();
     }
+}
+
+/// Drives a connection on a task of its own until it closes; its guard
+/// then frees the host slot.
+fn drive<C>(conn: C, guard: ConnGuard, key: HostKey)
+where
+    C: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let _guard = guard;
+        if let Err(e) = conn.await {
+            tracing::debug!(host = %key, "connection closed: {e}");
+        }
+    });
 }
 
 /// Clears `h2_connecting` when an attempt to connect ends, however it ends,

@@ -209,15 +209,7 @@ impl Runtime {
                 }
             }
         };
-        let wall_limit = async {
-            match limits.wall_time {
-                Some(limit) => {
-                    tokio::time::sleep(limit).await;
-                    Outcome::WallLimit(limit)
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let wall_limit = wall_limit(limits);
         let result = tokio::select! {
             result = call => Ok(result),
             outcome = wall_limit => Err(outcome),
@@ -308,6 +300,17 @@ impl Runtime {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(cpu_accounting(self.ticker.ticks(), limits.cpu_time));
         store
+    }
+}
+
+/// Resolves when the run's wall-clock limit (if any) is reached.
+pub(crate) async fn wall_limit(limits: &Limits) -> Outcome {
+    match limits.wall_time {
+        Some(limit) => {
+            tokio::time::sleep(limit).await;
+            Outcome::WallLimit(limit)
+        }
+        None => std::future::pending().await,
     }
 }
 

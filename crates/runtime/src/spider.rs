@@ -90,15 +90,7 @@ impl Runtime {
             &mut progress,
             fresh_instance,
         );
-        let wall_limit = async {
-            match limits.wall_time {
-                Some(limit) => {
-                    tokio::time::sleep(limit).await;
-                    Outcome::WallLimit(limit)
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let wall_limit = crate::run::wall_limit(limits);
         let outcome = tokio::select! {
             outcome = crawl => outcome,
             outcome = wall_limit => outcome,
