@@ -92,7 +92,7 @@ class WitWorld(wit_world.WitWorld):
         crawled = 0
         while queue:
             batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
-            requests = [Request("GET", url, [], None, None) for url in batch]
+            requests = [Request("GET", url, [], None, None, None) for url in batch]
             for url, result in zip(batch, host.fetch_all(requests)):
                 crawled += 1
                 if isinstance(result, Ok):

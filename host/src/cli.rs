@@ -185,6 +185,11 @@ pub struct PluginArgs {
     #[arg(long, value_name = "N")]
     pub max_requests: Option<u64>,
 
+    /// Keep a cookie jar for each plugin run: cookies the sites set are sent
+    /// back to them (manifest: `network.cookies = true`) [default: off].
+    #[arg(long)]
+    pub cookies: bool,
+
     /// Redirects `fetch` follows before giving up [default: 10].
     #[arg(long, value_name = "N")]
     pub max_redirects: Option<u32>,
@@ -285,9 +290,26 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
     pub delay_jitter: f64,
 
-    /// Adapt each host's delay: double it on 429/503, ease it back on success.
+    /// Adapt each host's delay to its latency (Scrapy's AutoThrottle: aim
+    /// at --autothrottle-target requests in flight per host), and double it
+    /// on 429/503.
     #[arg(long)]
     pub autothrottle: bool,
+
+    /// Requests in flight per host AutoThrottle aims at.
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "N",
+        requires = "autothrottle"
+    )]
+    pub autothrottle_target: f64,
+
+    /// Do not fetch nor obey robots.txt. By default each site's robots.txt
+    /// is fetched once and obeyed for the user agent's product token
+    /// (`crawlbox`), Crawl-delay included.
+    #[arg(long)]
+    pub ignore_robots: bool,
 
     /// Do not ask for compressed bodies nor decode them.
     #[arg(long)]
@@ -342,6 +364,8 @@ impl CommonArgs {
             per_host_delay: self.per_host_delay,
             delay_jitter: self.delay_jitter,
             autothrottle: self.autothrottle,
+            autothrottle_target: self.autothrottle_target,
+            robots: !self.ignore_robots,
             decompress: !self.no_decompress,
             dns_ttl: self.dns_ttl,
             h2c_hosts: self.h2c.clone(),

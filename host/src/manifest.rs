@@ -58,6 +58,8 @@ pub struct NetworkSection {
     pub max_requests: Option<u64>,
     pub max_redirects: Option<u32>,
     pub max_response_size: Option<String>,
+    #[serde(default)]
+    pub cookies: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +205,7 @@ impl Job {
             )?,
             max_redirects: args.max_redirects.or(net.max_redirects),
             retries: None,
+            cookies: args.cookies || net.cookies,
         };
         let input = match (input, &manifest.input) {
             (Some(input), _) => input,

@@ -78,7 +78,9 @@ fn two_thousand_requests_at_concurrency_16_use_at_most_16_connections() {
     let connections = site.counters().connections();
     assert!(connections <= 16, "{connections} connections");
     let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
-    assert_eq!(stats["requests"], 2000);
+    // The site's robots.txt (a 404 here: everything allowed) was fetched once.
+    assert_eq!(site.counters().requests_for("/robots.txt"), 1);
+    assert_eq!(stats["requests"], 2001);
     assert_eq!(stats["records"], 2000);
     assert_eq!(stats["connections_opened"], connections);
     assert_eq!(stats["errors"], json!({}));
@@ -308,16 +310,17 @@ fn a_manifest_beside_the_plugin_grants_and_limits() {
         "{}",
         run.stderr
     );
-    // 30 pages wanted, the budget allows 20 requests.
+    // 30 pages wanted, the budget allows 20 requests: robots.txt and 19 pages.
     assert_eq!(run.records.len(), 30);
     let fetched = run.records.iter().filter(|r| r["status"] == 200).count();
-    assert_eq!(fetched, 20);
-    assert!(run.records.iter().skip(20).all(|r| r["error"] == "denied"));
-    assert_eq!(site.counters().requests(), 20);
+    assert_eq!(fetched, 19);
+    assert!(run.records.iter().skip(19).all(|r| r["error"] == "denied"));
+    assert_eq!(site.counters().requests(), 19);
+    assert_eq!(site.counters().requests_for("/robots.txt"), 1);
 
     // A flag overrides the manifest.
     let run = crawlbox(&["run", plugin.to_str().unwrap(), "--max-requests", "5"]);
-    assert_eq!(run.records.iter().filter(|r| r["status"] == 200).count(), 5);
+    assert_eq!(run.records.iter().filter(|r| r["status"] == 200).count(), 4);
 
     // A manifest with a typo is a usage error naming the key.
     std::fs::write(dir.join("crawlbox.toml"), "[network]\nallowed_host = []\n").unwrap();

@@ -13,6 +13,7 @@ fn https_with_a_private_ca_speaks_http2_over_one_connection() {
     let (site, ca) = Site::start_tls(SiteConfig {
         pages: 100,
         page_delay: Duration::from_millis(2),
+        ..SiteConfig::default()
     })
     .unwrap();
     let base = format!("https://127.0.0.1:{}", site.addr().port());
@@ -108,4 +109,43 @@ fn retries_show_in_the_response_and_the_stats() {
         run.stderr
     );
     assert_eq!(site.counters().requests(), 4);
+}
+
+#[test]
+fn robots_txt_is_obeyed_by_default_and_ignored_on_request() {
+    let site = Site::start(SiteConfig {
+        pages: 100,
+        robots_txt: Some("User-agent: crawlbox\nDisallow: /page/1\n"),
+        ..SiteConfig::default()
+    })
+    .unwrap();
+    let grant = grant(&site);
+    let input = crawl_input(&site, 100, 16);
+    let mut args = vec!["run", EXAMPLE_CRAWLER, "--input", &input];
+    args.extend(grant.iter().map(String::as_str));
+    let run = crawlbox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // /page/1 and /page/10 to /page/19 are disallowed: the plugin gets a
+    // denied-by-robots error for each it tried, and the server sees none.
+    let denied: Vec<_> = run
+        .records
+        .iter()
+        .filter(|r| r["error"] == "denied-by-robots")
+        .collect();
+    assert_eq!(denied.len(), 11, "{:?}", run.records);
+    assert_eq!(site.counters().requests_for("/page/1"), 0);
+    assert_eq!(site.counters().requests_for("/page/15"), 0);
+    assert_eq!(site.counters().requests_for("/robots.txt"), 1);
+    assert_eq!(site.counters().requests(), 89);
+
+    args.push("--ignore-robots");
+    let run = crawlbox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.records.iter().all(|r| r["status"] == 200));
+    assert_eq!(site.counters().requests_for("/page/1"), 1);
+    assert_eq!(
+        site.counters().requests_for("/robots.txt"),
+        1,
+        "not fetched again"
+    );
 }

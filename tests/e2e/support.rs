@@ -67,7 +67,12 @@ pub fn cache_dir() -> PathBuf {
 
 /// A site of `pages` pages, each answering after `page_delay`.
 pub fn site(pages: usize, page_delay: Duration) -> Site {
-    Site::start(SiteConfig { pages, page_delay }).expect("start the test site")
+    Site::start(SiteConfig {
+        pages,
+        page_delay,
+        ..SiteConfig::default()
+    })
+    .expect("start the test site")
 }
 
 /// The flags that let a plugin reach `site` (on loopback).

@@ -48,6 +48,9 @@ pub struct SiteConfig {
     /// Time each `/page/{n}` takes to answer, like a real server's latency
     /// (so that requests overlap and caps can be observed). Default: none.
     pub page_delay: Duration,
+    /// What `/robots.txt` serves; `None`: 404 (no robots.txt, so
+    /// everything is allowed). Default: `None`.
+    pub robots_txt: Option<&'static str>,
 }
 
 impl Default for SiteConfig {
@@ -55,6 +58,7 @@ impl Default for SiteConfig {
         Self {
             pages: 300,
             page_delay: Duration::ZERO,
+            robots_txt: None,
         }
     }
 }
@@ -88,7 +92,8 @@ impl Counters {
             .unwrap_or(0)
     }
 
-    /// When requests arrived (the first 100,000), in order.
+    /// When requests arrived (the first 100,000), in order; `/robots.txt`
+    /// not included.
     pub fn arrivals(&self) -> Vec<std::time::Instant> {
         self.arrivals.lock().expect("arrivals lock").clone()
     }
@@ -101,11 +106,12 @@ impl Counters {
     pub fn peak_open_connections(&self) -> u64 {
         self.peak_open_connections.load(Ordering::SeqCst)
     }
-    /// Requests received.
+    /// Requests received, `/robots.txt` not counted (a crawler asks for it
+    /// once per site: see `requests_for("/robots.txt")`).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
     }
-    /// Requests received over HTTP/2.
+    /// Requests received over HTTP/2, `/robots.txt` not counted.
     pub fn http2_requests(&self) -> u64 {
         self.http2_requests.load(Ordering::SeqCst)
     }
@@ -319,10 +325,13 @@ async fn handle(
     config: SiteConfig,
     counters: Arc<Counters>,
 ) -> Response<Body> {
-    counters.requests.fetch_add(1, Ordering::SeqCst);
+    let robots = req.uri().path() == "/robots.txt";
+    if !robots {
+        counters.requests.fetch_add(1, Ordering::SeqCst);
+    }
     {
         let mut arrivals = counters.arrivals.lock().expect("arrivals lock");
-        if arrivals.len() < MAX_ARRIVALS {
+        if arrivals.len() < MAX_ARRIVALS && !robots {
             arrivals.push(std::time::Instant::now());
         }
         let mut paths = counters.paths.lock().expect("paths lock");
@@ -330,7 +339,7 @@ async fn handle(
             *paths.entry(req.uri().path().to_owned()).or_default() += 1;
         }
     }
-    if req.version() == http::Version::HTTP_2 {
+    if req.version() == http::Version::HTTP_2 && !robots {
         counters.http2_requests.fetch_add(1, Ordering::SeqCst);
     }
     let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -473,6 +482,46 @@ async fn route_with(
             _ => status(StatusCode::BAD_REQUEST),
         },
         ["echo"] => echo(req).await,
+        ["robots.txt"] => match config.robots_txt {
+            Some(robots) => text(robots.to_owned()),
+            None => status(StatusCode::NOT_FOUND),
+        },
+        // Sets cookie `name=value` (path /, or as given) from the query.
+        ["cookie", "set"] => {
+            let mut response = text("set\n".to_owned());
+            for (name, value) in req.uri().query().map_or_else(Vec::new, |q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect::<Vec<_>>()
+            }) {
+                if let Ok(value) = format!("{name}={value}; Path=/").parse() {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            response
+        }
+        // The cookie header received, as the body.
+        ["cookie", "show"] => text(
+            req.headers()
+                .get(header::COOKIE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default(),
+        ),
+        // "café" in ISO-8859-1, declared in the content-type.
+        ["text", "latin1"] => Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain; charset=ISO-8859-1")
+            .body(Full::new(Bytes::from_static(b"caf\xe9")).boxed())
+            .expect("valid response"),
+        // "日本" in Shift_JIS, declared only by a <meta charset>.
+        ["text", "sjis"] => Response::builder()
+            .header(header::CONTENT_TYPE, "text/html")
+            .body(
+                Full::new(Bytes::from_static(
+                    b"<html><head><meta charset=\"shift_jis\"><title>\x93\xfa\x96\x7b</title></head></html>",
+                ))
+                .boxed(),
+            )
+            .expect("valid response"),
         _ => status(StatusCode::NOT_FOUND),
     }
 }

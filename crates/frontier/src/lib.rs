@@ -36,6 +36,19 @@ pub struct PageRequest {
     pub headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Vec<u8>>,
+    /// Whether (and how) the response body is to be decoded to text too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextDecoding>,
+}
+
+/// How a page's body is decoded to text (the WIT `text-decoding`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextDecoding {
+    /// Find the encoding from the response.
+    Detect,
+    /// Use this encoding label.
+    Charset(String),
 }
 
 /// A request waiting in (or taken from) the frontier.
@@ -345,8 +358,10 @@ impl Frontier {
     }
 }
 
-/// Method, canonical URL and body hash, hashed.
-fn fingerprint(request: &PageRequest) -> Result<String, String> {
+/// Method, canonical URL and body hash, hashed: what identifies a request
+/// for dedup (32 hex digits). An error for a URL that is not absolute
+/// http(s).
+pub fn fingerprint(request: &PageRequest) -> Result<String, String> {
     let url = canonical_url(&request.url)?;
     let mut hasher = blake3::Hasher::new();
     hasher.update(request.method.to_ascii_uppercase().as_bytes());
@@ -387,6 +402,7 @@ mod tests {
             url: url.into(),
             headers: Vec::new(),
             body: None,
+            text: None,
         }
     }
 

@@ -57,7 +57,9 @@ pub mod bindings {
 }
 
 use bindings::crawlbox::plugin::host;
-pub use bindings::crawlbox::plugin::host::{FetchError, HttpVersion, Level, Request, Response};
+pub use bindings::crawlbox::plugin::host::{
+    DecodedText, FetchError, HttpVersion, Level, Request, Response, TextDecoding,
+};
 
 /// Errors a plugin returns from [`Plugin::run`]: anything that converts into
 /// [`anyhow::Error`], so `?` works on most error types.
@@ -108,6 +110,7 @@ impl Request {
             headers: Vec::new(),
             body: None,
             timeout_ms: None,
+            text: None,
         }
     }
 
@@ -130,6 +133,21 @@ impl Request {
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
+        self
+    }
+
+    /// Has the host decode the body to text too, finding the encoding from
+    /// the response (BOM, `content-type` charset, HTML `<meta charset>`,
+    /// else UTF-8 or windows-1252): see [`Response::text`].
+    pub fn decode_text(mut self) -> Self {
+        self.text = Some(TextDecoding::Detect);
+        self
+    }
+
+    /// Has the host decode the body to text with encoding `label` (e.g.
+    /// `"shift_jis"`), whatever the response says.
+    pub fn decode_text_as(mut self, label: impl Into<String>) -> Self {
+        self.text = Some(TextDecoding::Charset(label.into()));
         self
     }
 
@@ -173,9 +191,19 @@ impl Response {
             .map(|(_, v)| v)
     }
 
-    /// The body as text (invalid UTF-8 replaced).
+    /// The body as text: as the host decoded it if the request asked for
+    /// that ([`Request::decode_text`]), else as UTF-8 (invalid sequences
+    /// replaced).
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.body)
+        match &self.text {
+            Some(decoded) => std::borrow::Cow::Borrowed(&decoded.text),
+            None => String::from_utf8_lossy(&self.body),
+        }
+    }
+
+    /// The encoding the host decoded the body with, if it did.
+    pub fn encoding(&self) -> Option<&str> {
+        self.text.as_ref().map(|decoded| decoded.encoding.as_str())
     }
 
     /// The body parsed as JSON.
@@ -208,6 +236,7 @@ impl FetchError {
             FetchError::Denied(_) => "denied",
             FetchError::Protocol(_) => "protocol",
             FetchError::TooManyRedirects(_) => "too-many-redirects",
+            FetchError::DeniedByRobots(_) => "denied-by-robots",
         }
     }
 
@@ -222,7 +251,8 @@ impl FetchError {
             | FetchError::TooLarge(m)
             | FetchError::Denied(m)
             | FetchError::Protocol(m)
-            | FetchError::TooManyRedirects(m) => m,
+            | FetchError::TooManyRedirects(m)
+            | FetchError::DeniedByRobots(m) => m,
         }
     }
 }
@@ -320,6 +350,7 @@ mod tests {
             version: HttpVersion::Http11,
             elapsed_us: 1500,
             retries: 0,
+            text: None,
         }
     }
 
@@ -336,6 +367,16 @@ mod tests {
             .collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
         assert_eq!(r.text(), "hello");
+        assert_eq!(r.encoding(), None);
+        let decoded = Response {
+            text: Some(DecodedText {
+                text: "café".into(),
+                encoding: "windows-1252".into(),
+            }),
+            ..response("")
+        };
+        assert_eq!(decoded.text(), "café");
+        assert_eq!(decoded.encoding(), Some("windows-1252"));
         assert!(r.is_success());
         assert_eq!(r.elapsed(), Duration::from_micros(1500));
     }
@@ -348,6 +389,9 @@ mod tests {
         assert_eq!(r.method, "POST");
         assert_eq!(r.body.as_deref(), Some(&b"x=1"[..]));
         assert_eq!(r.timeout_ms, Some(2000));
+        assert!(r.text.is_none());
+        let r = Request::get("http://a/").decode_text_as("latin1");
+        assert!(matches!(r.text, Some(TextDecoding::Charset(ref l)) if l == "latin1"));
         assert_eq!(Request::from("http://a/").method, "GET");
     }
 }

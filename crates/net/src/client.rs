@@ -17,9 +17,12 @@ use crate::fair::FairLimiter;
 use crate::politeness::Politeness;
 use crate::pool::{Conn, ConnCounters, HostKey, Pool};
 use crate::request::{check_headers, parse_url};
+use crate::robots::{MAX_ROBOTS_REDIRECTS, RobotsCache, Rules};
+use crate::text::decode_text;
 use crate::{
     ClientConfig, ConfigError, EgressPolicy, ErrorKind, FetchError, Request, Response, Stats,
 };
+use cookie_store::CookieStore;
 
 /// The process-wide HTTP client: one pool, one global cap. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -37,6 +40,7 @@ struct Inner {
     next_session: std::sync::atomic::AtomicU64,
     network: Option<NetworkThread>,
     politeness: Politeness,
+    robots: Option<RobotsCache>,
 }
 
 /// A thread with a runtime of its own that does all network work: connects,
@@ -91,6 +95,11 @@ pub struct SessionConfig {
     pub max_redirects: Option<u32>,
     /// A retry count for this session instead of the client's.
     pub retries: Option<u32>,
+    /// Keep a cookie jar for this session: `Set-Cookie` answers are stored
+    /// and sent back (by domain, path, expiry and `Secure`) on later
+    /// requests and redirect hops that carry no `cookie` header of their
+    /// own. Default: false (no cookies kept).
+    pub cookies: bool,
 }
 
 impl SessionConfig {
@@ -146,8 +155,9 @@ impl Client {
         let politeness = Politeness::new(
             config.per_host_delay,
             config.delay_jitter,
-            config.autothrottle,
+            config.autothrottle.then_some(config.autothrottle_target),
         );
+        let robots = config.robots.then(|| RobotsCache::new(&config.user_agent));
         Ok(Self {
             inner: Arc::new(Inner {
                 in_flight: FairLimiter::new(config.concurrency),
@@ -158,6 +168,7 @@ impl Client {
                 next_session: std::sync::atomic::AtomicU64::new(1),
                 network,
                 politeness,
+                robots,
             }),
         })
     }
@@ -184,6 +195,9 @@ impl Client {
         Session {
             client: self.clone(),
             id: self.inner.next_session.fetch_add(1, Ordering::Relaxed),
+            jar: config
+                .cookies
+                .then(|| Arc::new(std::sync::Mutex::new(CookieStore::default()))),
             config: Arc::new(config),
             stats: Arc::new(Stats::default()),
         }
@@ -198,6 +212,7 @@ pub struct Session {
     id: u64,
     config: Arc<SessionConfig>,
     stats: Arc<Stats>,
+    jar: Option<Arc<std::sync::Mutex<CookieStore>>>,
 }
 
 /// Redirect bodies up to this size are read so the connection can be reused.
@@ -320,6 +335,7 @@ impl Session {
                 timeout,
                 between_bytes: options.between_bytes_timeout,
             },
+            Hop::Page,
         )
         .await
     }
@@ -327,6 +343,9 @@ impl Session {
     /// `fetch` on this thread: redirects, then retries, then decoding.
     async fn fetch_here(&self, mut request: Request) -> Result<Response, FetchError> {
         let config = &self.client.inner.config;
+        if let Some(how) = &request.text {
+            how.validate().map_err(|e| self.refuse(e))?;
+        }
         let retries = if is_idempotent(&request.method) {
             self.config.retries.unwrap_or(config.retries)
         } else {
@@ -342,7 +361,9 @@ impl Session {
         }
         let mut attempt = 0;
         loop {
-            let result = self.fetch_following_redirects(request.clone()).await;
+            let result = self
+                .fetch_following_redirects(request.clone(), Hop::Page)
+                .await;
             let wait = match &result {
                 _ if attempt >= retries => None,
                 Ok(response) if RETRY_STATUSES.contains(&response.status.as_u16()) => {
@@ -384,6 +405,12 @@ impl Session {
                     )
                     .map_err(|e| self.refuse(e))?;
                 }
+                if let Some(how) = &request.text {
+                    response.text = Some(
+                        decode_text(how, &response.headers, &response.body)
+                            .map_err(|e| self.refuse(e))?,
+                    );
+                }
                 return Ok(response);
             };
             tracing::debug!(url = %request.url, attempt, ?wait, "retrying");
@@ -393,9 +420,16 @@ impl Session {
         }
     }
 
-    async fn fetch_following_redirects(&self, request: Request) -> Result<Response, FetchError> {
+    async fn fetch_following_redirects(
+        &self,
+        request: Request,
+        hop: Hop,
+    ) -> Result<Response, FetchError> {
         let config = &self.client.inner.config;
-        let max_redirects = self.config.max_redirects.unwrap_or(config.max_redirects);
+        let max_redirects = match hop {
+            Hop::Page => self.config.max_redirects.unwrap_or(config.max_redirects),
+            Hop::Robots => MAX_ROBOTS_REDIRECTS,
+        };
         let mut budget = tighter(config.request_timeout, request.timeout);
         let Request {
             mut method,
@@ -419,6 +453,7 @@ impl Session {
                         timeout: budget,
                         between_bytes: None,
                     },
+                    hop,
                 )
                 .await?;
             let status = response.status();
@@ -436,6 +471,7 @@ impl Session {
                     elapsed,
                     redirects,
                     retries: 0,
+                    text: None,
                 });
             };
             // Read a small redirect body so the connection can be reused.
@@ -506,15 +542,17 @@ impl Session {
         err
     }
 
-    /// Checks one request against the session's policy and sends it on a
-    /// pooled connection; counts its errors.
+    /// Checks one request against the session's policy (and the site's
+    /// robots.txt) and sends it on a pooled connection; counts its errors.
+    #[allow(clippy::too_many_arguments)]
     async fn send_one(
         &self,
         method: Method,
         url: &Url,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
         limits: Limits,
+        hop: Hop,
     ) -> Result<http::Response<ResponseBody>, FetchError> {
         let inner = &self.client.inner;
         self.config
@@ -528,6 +566,31 @@ impl Session {
             .parse()
             .map_err(|e| self.refuse(FetchError::invalid(format!("invalid URL {url}: {e}"))))?;
         let key = HostKey::from_uri(&uri).map_err(|e| self.refuse(e))?;
+        if let (Some(robots), Hop::Page) = (&inner.robots, hop) {
+            let crawl_delay = robots
+                .check(&key, url, || self.fetch_robots(&key))
+                .await
+                .map_err(|e| self.refuse(e))?;
+            if let Some(delay) = crawl_delay {
+                inner.politeness.set_floor(&key, delay);
+            }
+        }
+        if let Some(jar) = &self.jar
+            && !headers.contains_key(header::COOKIE)
+        {
+            let cookies = jar
+                .lock()
+                .expect("cookie jar lock")
+                .get_request_values(url)
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if !cookies.is_empty()
+                && let Ok(value) = HeaderValue::from_str(&cookies)
+            {
+                headers.insert(header::COOKIE, value);
+            }
+        }
         // Wait for this host's turn before taking a slot another host could use.
         inner.politeness.wait_turn(&key).await;
         let slot = inner.in_flight.acquire(self.id).await;
@@ -565,7 +628,12 @@ impl Session {
             }
             Ok((response, conn)) => {
                 self.stats.response(response.status().as_u16());
-                inner.politeness.observe(&key, response.status().as_u16());
+                inner
+                    .politeness
+                    .observe(&key, response.status().as_u16(), started.elapsed());
+                if let Some(jar) = &self.jar {
+                    store_cookies(jar, response.headers(), &url);
+                }
                 Ok(response.map(|incoming| {
                     ResponseBody::new(
                         incoming,
@@ -701,6 +769,68 @@ struct Limits {
     first_byte: Duration,
     timeout: Duration,
     between_bytes: Option<Duration>,
+}
+
+/// What a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hop {
+    /// A plugin's request (or one of its redirect hops): robots.txt applies.
+    Page,
+    /// The fetch of a site's robots.txt (and its redirect hops).
+    Robots,
+}
+
+impl Session {
+    /// Fetches `key`'s robots.txt; `None` if this run was not allowed to
+    /// (nothing to learn about the site then).
+    fn fetch_robots<'a>(
+        &'a self,
+        key: &HostKey,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Rules>> + Send + 'a>> {
+        let url = format!("{key}/robots.txt");
+        Box::pin(async move {
+            let request = match Request::get(&url) {
+                Ok(request) => request,
+                Err(e) => return Rules::from_error(&e),
+            };
+            let agent = self
+                .client
+                .inner
+                .robots
+                .as_ref()
+                .map_or("crawlbox", |r| r.agent());
+            match self.fetch_following_redirects(request, Hop::Robots).await {
+                Ok(response) => {
+                    tracing::debug!(%url, status = %response.status, "robots.txt");
+                    Some(Rules::from_response(
+                        agent,
+                        response.status.as_u16(),
+                        &response.body,
+                    ))
+                }
+                Err(e) => {
+                    tracing::debug!(%url, "robots.txt: {e}");
+                    Rules::from_error(&e)
+                }
+            }
+        })
+    }
+}
+
+/// Keeps the `Set-Cookie`s of a response to `url`.
+fn store_cookies(jar: &std::sync::Mutex<CookieStore>, headers: &HeaderMap, url: &str) {
+    let Ok(url) = Url::parse(url) else { return };
+    let cookies: Vec<_> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| cookie_store::RawCookie::parse(v.to_owned()).ok())
+        .collect();
+    if !cookies.is_empty() {
+        jar.lock()
+            .expect("cookie jar lock")
+            .store_response_cookies(cookies.into_iter(), &url);
+    }
 }
 
 /// The size of a header section, as on the wire.

@@ -51,9 +51,19 @@ pub struct ClientConfig {
     /// Random extra delay, as a fraction of `per_host_delay` (0.5: up to
     /// 50 % more). Default: 0.
     pub delay_jitter: f64,
-    /// Adapt each host's delay: double it (from 100 ms) on 429 and 503,
-    /// ease it back towards `per_host_delay` on success. Default: false.
+    /// Adapt each host's delay to the server, as Scrapy's AutoThrottle
+    /// does: aim at `latency / autothrottle_target` between requests
+    /// (a slower server gets fewer requests; only a 2xx may lower the
+    /// delay), and double it (from 100 ms) on 429 and 503. Never below
+    /// `per_host_delay` or a robots.txt `Crawl-delay`, never above 60 s.
+    /// Default: false.
     pub autothrottle: bool,
+    /// AutoThrottle's target: the number of requests it aims to have in
+    /// flight to each host. Default: 1.0 (Scrapy's default).
+    pub autothrottle_target: f64,
+    /// Obey each site's robots.txt for `user_agent`'s product token
+    /// (fetched once per site; see [`crate::robots`]). Default: true.
+    pub robots: bool,
     /// `fetch` asks for gzip, deflate, br and zstd and decodes the body
     /// (the size limit applies to the decoded bytes). Default: true.
     pub decompress: bool,
@@ -97,6 +107,8 @@ impl Default for ClientConfig {
             per_host_delay: Duration::ZERO,
             delay_jitter: 0.0,
             autothrottle: false,
+            autothrottle_target: 1.0,
+            robots: true,
             decompress: true,
             dns_ttl: Duration::from_secs(10),
             h2c_hosts: Vec::new(),
@@ -127,6 +139,9 @@ pub enum ConfigError {
     /// The network thread could not be started.
     #[error("cannot start the network thread: {0}")]
     NetworkThread(String),
+    /// The AutoThrottle target is not a positive number.
+    #[error("the autothrottle target must be a positive number of requests, not {0}")]
+    AutothrottleTarget(f64),
     /// The user agent is not a valid header value.
     #[error("the user agent {0:?} is not a valid header value")]
     InvalidUserAgent(String),
@@ -151,6 +166,9 @@ impl ClientConfig {
         }
         if !(0.0..=10.0).contains(&self.delay_jitter) {
             return Err(ConfigError::Jitter(self.delay_jitter));
+        }
+        if !(self.autothrottle_target.is_finite() && self.autothrottle_target > 0.0) {
+            return Err(ConfigError::AutothrottleTarget(self.autothrottle_target));
         }
         if http::HeaderValue::from_str(&self.user_agent).is_err() {
             return Err(ConfigError::InvalidUserAgent(self.user_agent.clone()));

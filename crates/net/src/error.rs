@@ -22,11 +22,13 @@ pub enum ErrorKind {
     Protocol,
     /// Too many redirects, or a redirect loop.
     TooManyRedirects,
+    /// The site's robots.txt disallows the URL (or could not be fetched).
+    DeniedByRobots,
 }
 
 impl ErrorKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidRequest,
         ErrorKind::Dns,
         ErrorKind::Connect,
@@ -36,6 +38,7 @@ impl ErrorKind {
         ErrorKind::Denied,
         ErrorKind::Protocol,
         ErrorKind::TooManyRedirects,
+        ErrorKind::DeniedByRobots,
     ];
 
     /// The kebab-case name, as in the WIT `fetch-error` variant.
@@ -50,6 +53,7 @@ impl ErrorKind {
             ErrorKind::Denied => "denied",
             ErrorKind::Protocol => "protocol",
             ErrorKind::TooManyRedirects => "too-many-redirects",
+            ErrorKind::DeniedByRobots => "denied-by-robots",
         }
     }
 

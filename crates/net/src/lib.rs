@@ -50,7 +50,9 @@ pub mod policy;
 mod politeness;
 mod pool;
 mod request;
+pub mod robots;
 mod stats;
+pub mod text;
 
 pub use body::ResponseBody;
 pub use client::{Client, SendOptions, Session, SessionConfig};
@@ -59,3 +61,4 @@ pub use error::{ErrorKind, FetchError};
 pub use policy::{EgressPolicy, PolicyError};
 pub use request::{FORBIDDEN_HEADERS, Request, Response, is_forbidden_header};
 pub use stats::{LatencySummary, Stats, StatsSnapshot};
+pub use text::{DecodedText, TextDecoding};

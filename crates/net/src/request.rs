@@ -5,6 +5,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use url::Url;
 
 use crate::FetchError;
+use crate::text::{DecodedText, TextDecoding};
 
 /// A request for [`Session::fetch`](crate::Session::fetch): the body is
 /// buffered, so the request can be replayed on a redirect.
@@ -20,6 +21,8 @@ pub struct Request {
     pub body: Bytes,
     /// A whole-request timeout tighter than the client's, if any.
     pub timeout: Option<Duration>,
+    /// Decode the body to text too ([`Response::text`]). Default: no.
+    pub text: Option<TextDecoding>,
 }
 
 impl Request {
@@ -36,6 +39,7 @@ impl Request {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             timeout: None,
+            text: None,
         })
     }
 
@@ -59,6 +63,12 @@ impl Request {
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
+        self
+    }
+
+    /// Asks for the body as text too, decoded as `how` says.
+    pub fn text(mut self, how: TextDecoding) -> Self {
+        self.text = Some(how);
         self
     }
 
@@ -160,4 +170,6 @@ pub struct Response {
     pub redirects: u32,
     /// Times the request was sent again after a retryable failure.
     pub retries: u32,
+    /// The body as text, if the request asked for it.
+    pub text: Option<DecodedText>,
 }

@@ -15,8 +15,14 @@ fn site() -> Site {
     Site::start(SiteConfig::default()).expect("start the test site")
 }
 
+/// A client that ignores robots.txt (it has tests of its own, below), so
+/// that the server sees exactly the requests a test makes.
 fn client(config: ClientConfig) -> Client {
-    Client::new(config).expect("valid config")
+    Client::new(ClientConfig {
+        robots: false,
+        ..config
+    })
+    .expect("valid config")
 }
 
 #[tokio::test]
@@ -717,4 +723,220 @@ async fn a_misbehaving_server_gives_clear_errors_and_the_run_goes_on() {
     // A 5xx storm: retried, then the last 503 is the answer.
     let r = fetch("/storm").await.unwrap();
     assert_eq!((r.status.as_u16(), r.retries), (503, 1));
+}
+
+const ROBOTS_TXT: &str = "User-agent: *\nDisallow: /\n\n\
+    User-agent: crawlbox\nDisallow: /page/1\nCrawl-delay: 0.05\n";
+
+#[tokio::test]
+async fn robots_txt_is_fetched_once_and_obeyed_with_its_crawl_delay() {
+    let site = Site::start(SiteConfig {
+        robots_txt: Some(ROBOTS_TXT),
+        ..SiteConfig::default()
+    })
+    .unwrap();
+    let with_robots = Client::new(ClientConfig::default()).unwrap();
+    let session = with_robots.session(SessionConfig::unrestricted());
+    let results = join_all((0..20).map(|i| {
+        let session = session.clone();
+        let url = site.url(&format!("/page/{i}"));
+        async move { (i, session.fetch(Request::get(&url).unwrap()).await) }
+    }))
+    .await;
+    for (i, result) in &results {
+        // `Disallow: /page/1` covers /page/1 and /page/10 to /page/19.
+        if *i == 1 || *i >= 10 {
+            let err = result.as_ref().unwrap_err();
+            assert_eq!(err.kind, ErrorKind::DeniedByRobots, "{err}");
+            assert!(err.message.contains("robots.txt"), "{err}");
+        } else {
+            assert_eq!(result.as_ref().unwrap().status, 200);
+        }
+    }
+    let counters = site.counters();
+    assert_eq!(counters.requests_for("/robots.txt"), 1);
+    assert_eq!(counters.requests_for("/page/1"), 0);
+    assert_eq!(counters.requests(), 9);
+    // Crawl-delay: 0.05 spaced the nine pages that were allowed.
+    let arrivals = counters.arrivals();
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(45), "gap of {gap:?}");
+    }
+    let stats = session.stats().snapshot();
+    assert_eq!(stats.errors.get(&ErrorKind::DeniedByRobots), Some(&11));
+
+    // Another user agent falls under `User-agent: *`, which disallows all.
+    let other = Client::new(ClientConfig {
+        user_agent: "OtherBot/2.0".into(),
+        ..ClientConfig::default()
+    })
+    .unwrap()
+    .session(SessionConfig::unrestricted());
+    let err = other
+        .fetch(Request::get(&site.url("/page/2")).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DeniedByRobots);
+
+    // Opted out: robots.txt is not even fetched.
+    let site = Site::start(SiteConfig {
+        robots_txt: Some(ROBOTS_TXT),
+        ..SiteConfig::default()
+    })
+    .unwrap();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
+    let response = session
+        .fetch(Request::get(&site.url("/page/1")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(site.counters().requests_for("/robots.txt"), 0);
+}
+
+#[tokio::test]
+async fn robots_txt_applies_to_the_streaming_path_and_a_missing_one_allows_all() {
+    let site = Site::start(SiteConfig {
+        robots_txt: Some(ROBOTS_TXT),
+        ..SiteConfig::default()
+    })
+    .unwrap();
+    let session = Client::new(ClientConfig::default())
+        .unwrap()
+        .session(SessionConfig::unrestricted());
+    let request = http::Request::get(site.url("/page/1"))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let err = session
+        .send(request, SendOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DeniedByRobots);
+
+    let open = site_with_pages(5);
+    let response = session
+        .fetch(Request::get(&open.url("/page/1")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(open.counters().requests_for("/robots.txt"), 1);
+}
+
+fn site_with_pages(pages: usize) -> Site {
+    Site::start(SiteConfig {
+        pages,
+        ..SiteConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_session_cookie_jar_keeps_cookies_for_its_own_run_only() {
+    let site = site();
+    let client = client(ClientConfig::default());
+    let with_jar = client.session(SessionConfig {
+        cookies: true,
+        ..SessionConfig::unrestricted()
+    });
+    let show = || Request::get(&site.url("/cookie/show")).unwrap();
+    with_jar
+        .fetch(Request::get(&site.url("/cookie/set?sid=42&lang=en")).unwrap())
+        .await
+        .unwrap();
+    let seen = with_jar.fetch(show()).await.unwrap();
+    let mut cookies: Vec<&str> = std::str::from_utf8(&seen.body)
+        .unwrap()
+        .split("; ")
+        .collect();
+    cookies.sort_unstable();
+    assert_eq!(cookies, ["lang=en", "sid=42"]);
+    // A cookie header of the plugin's own wins over the jar.
+    let own = with_jar
+        .fetch(show().header("cookie", "mine=1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(&own.body[..], b"mine=1");
+    // Another run has its own (empty) jar; a run without a jar keeps none.
+    let other = client.session(SessionConfig {
+        cookies: true,
+        ..SessionConfig::unrestricted()
+    });
+    assert!(other.fetch(show()).await.unwrap().body.is_empty());
+    let none = client.session(SessionConfig::unrestricted());
+    none.fetch(Request::get(&site.url("/cookie/set?sid=1")).unwrap())
+        .await
+        .unwrap();
+    assert!(none.fetch(show()).await.unwrap().body.is_empty());
+}
+
+#[tokio::test]
+async fn text_is_decoded_from_the_declared_or_chosen_charset() {
+    use crawlbox_net::TextDecoding;
+    let site = site();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
+    let fetch = |path: &str, how: TextDecoding| {
+        let request = Request::get(&site.url(path)).unwrap().text(how);
+        let session = session.clone();
+        async move { session.fetch(request).await }
+    };
+    let latin1 = fetch("/text/latin1", TextDecoding::Detect).await.unwrap();
+    let text = latin1.text.unwrap();
+    assert_eq!(
+        (text.text.as_str(), text.encoding),
+        ("café", "windows-1252")
+    );
+    assert_eq!(&latin1.body[..], b"caf\xe9", "the bytes stay as they came");
+    let sjis = fetch("/text/sjis", TextDecoding::Detect).await.unwrap();
+    let text = sjis.text.unwrap();
+    assert_eq!(text.encoding, "Shift_JIS");
+    assert!(text.text.contains("<title>日本</title>"), "{}", text.text);
+    let forced = fetch("/text/latin1", TextDecoding::Charset("utf-8".into()))
+        .await
+        .unwrap();
+    assert_eq!(forced.text.unwrap().text, "caf\u{fffd}");
+    let err = fetch("/text/sjis", TextDecoding::Charset("klingon".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidRequest);
+    assert_eq!(
+        site.counters().requests_for("/text/sjis"),
+        1,
+        "nothing sent"
+    );
+    // Not asked for: no text.
+    let plain = session
+        .fetch(Request::get(&site.url("/text/latin1")).unwrap())
+        .await
+        .unwrap();
+    assert!(plain.text.is_none());
+}
+
+#[tokio::test]
+async fn autothrottle_paces_a_slow_host_by_its_latency() {
+    let site = site();
+    let session = client(ClientConfig {
+        autothrottle: true,
+        ..ClientConfig::default()
+    })
+    .session(SessionConfig::unrestricted());
+    // Eight connections are allowed, but a server answering in 80 ms with
+    // a target of one request in flight gets one request per ~80 ms.
+    let results = join_all((0..8).map(|_| {
+        let session = session.clone();
+        let url = site.url("/slow/80");
+        async move { session.fetch(Request::get(&url).unwrap()).await }
+    }))
+    .await;
+    assert!(results.iter().all(|r| r.as_ref().unwrap().status == 200));
+    let counters = site.counters();
+    assert_eq!(
+        counters.peak_in_flight(),
+        1,
+        "AutoThrottle kept one in flight"
+    );
+    let arrivals = counters.arrivals();
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(70), "gap of {gap:?}");
+    }
 }

@@ -81,6 +81,10 @@ pub(crate) fn to_wit_response(response: crawlbox_net::Response) -> wit::Response
         },
         elapsed_us: u64::try_from(response.elapsed.as_micros()).unwrap_or(u64::MAX),
         retries: response.retries,
+        text: response.text.map(|decoded| wit::DecodedText {
+            text: decoded.text,
+            encoding: decoded.encoding.to_owned(),
+        }),
     }
 }
 
@@ -114,6 +118,12 @@ pub(crate) fn to_net_request(req: wit::Request) -> Result<crawlbox_net::Request,
     if let Some(ms) = req.timeout_ms {
         request = request.timeout(std::time::Duration::from_millis(ms.into()));
     }
+    if let Some(how) = req.text {
+        request = request.text(match how {
+            wit::TextDecoding::Detect => crawlbox_net::TextDecoding::Detect,
+            wit::TextDecoding::Charset(label) => crawlbox_net::TextDecoding::Charset(label),
+        });
+    }
     Ok(request)
 }
 
@@ -129,5 +139,6 @@ fn to_wit_error(err: FetchError) -> wit::FetchError {
         ErrorKind::Denied => wit::FetchError::Denied(message),
         ErrorKind::Protocol => wit::FetchError::Protocol(message),
         ErrorKind::TooManyRedirects => wit::FetchError::TooManyRedirects(message),
+        ErrorKind::DeniedByRobots => wit::FetchError::DeniedByRobots(message),
     }
 }

@@ -68,7 +68,7 @@ fn to_wasi_error(err: FetchError) -> Error {
         ErrorKind::Tls => Error::TlsProtocolError,
         ErrorKind::Timeout => Error::HttpResponseTimeout,
         ErrorKind::TooLarge => Error::HttpResponseBodySize(None),
-        ErrorKind::Denied => Error::HttpRequestDenied,
+        ErrorKind::Denied | ErrorKind::DeniedByRobots => Error::HttpRequestDenied,
         ErrorKind::Protocol => Error::HttpProtocolError,
         ErrorKind::TooManyRedirects => Error::LoopDetected,
     }

@@ -278,6 +278,10 @@ fn offer(
         url: request.url,
         headers: request.headers,
         body: request.body,
+        text: request.text.map(|how| match how {
+            wit::TextDecoding::Detect => crawlbox_frontier::TextDecoding::Detect,
+            wit::TextDecoding::Charset(label) => crawlbox_frontier::TextDecoding::Charset(label),
+        }),
     };
     match frontier.push(request, meta, priority, depth) {
         Ok(Push::Invalid(why)) => {
@@ -296,6 +300,10 @@ fn page_request(request: &PageRequest) -> Result<crawlbox_net::Request, FetchErr
         headers: request.headers.clone(),
         body: request.body.clone(),
         timeout_ms: None,
+        text: request.text.clone().map(|how| match how {
+            crawlbox_frontier::TextDecoding::Detect => wit::TextDecoding::Detect,
+            crawlbox_frontier::TextDecoding::Charset(label) => wit::TextDecoding::Charset(label),
+        }),
     })
 }
 

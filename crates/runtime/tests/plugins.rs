@@ -83,8 +83,10 @@ async fn example_crawler_crawls_the_site_breadth_first() {
         assert!(record["links"].as_u64().unwrap() >= 5, "{record}");
     }
     assert_eq!(records[0]["url"], site.url("/page/0"));
-    assert_eq!(report.stats.requests, 50);
+    // 50 pages and the site's robots.txt (a 404: everything allowed).
+    assert_eq!(report.stats.requests, 51);
     assert_eq!(site.counters().requests(), 50);
+    assert_eq!(site.counters().requests_for("/robots.txt"), 1);
 }
 
 #[tokio::test]

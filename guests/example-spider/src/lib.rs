@@ -109,6 +109,7 @@ fn get(url: String) -> Request {
         headers: Vec::new(),
         body: None,
         timeout_ms: None,
+        text: None,
     }
 }
 
