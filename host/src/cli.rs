@@ -28,8 +28,81 @@ pub enum Command {
     /// starts them without compiling.
     Compile(CompileArgs),
     /// Crawl with a spider (crawlbox:plugin/spider): the host owns the
-    /// frontier; with --state DIR the crawl survives a crash and resumes.
+    /// frontier; with --state DIR the crawl survives a crash and resumes;
+    /// with --redis URL it is shared with `crawlbox worker`s.
     Crawl(CrawlArgs),
+    /// Work on a crawl kept in Redis (started by `crawlbox crawl --redis`),
+    /// beside any number of other workers on any machines.
+    Worker(WorkerArgs),
+    /// Write the items of a crawl kept in Redis as JSON Lines.
+    Export(ExportArgs),
+}
+
+/// Where a shared crawl lives.
+#[derive(Debug, Args)]
+pub struct RedisArgs {
+    /// The Redis server keeping the crawl, e.g. redis://10.0.0.5:6379/0.
+    #[arg(long, value_name = "URL", env = "CRAWLBOX_REDIS")]
+    pub redis: String,
+
+    /// The crawl's name: several crawls can share one Redis.
+    #[arg(long = "crawl", value_name = "NAME", default_value = "default")]
+    pub crawl: String,
+}
+
+/// How a process takes part in a shared crawl.
+#[derive(Debug, Args)]
+pub struct SharedCrawlArgs {
+    /// Pages held by a worker and not committed after this long are taken
+    /// over by another (the first worker died). Keep it well above --timeout.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    pub reclaim_after: Duration,
+
+    /// This worker's name in the crawl [default: HOSTNAME-PID].
+    #[arg(long, value_name = "NAME")]
+    pub worker_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub redis: RedisArgs,
+
+    #[command(flatten)]
+    pub shared: SharedCrawlArgs,
+
+    /// The spider's input (JSON), as given to `crawlbox crawl` (default: null).
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
+
+    /// A manifest granting hosts and setting limits (the spider itself
+    /// comes from Redis; give every worker the same grants).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Pages to fetch at most, over all workers (give every worker the same).
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<u64>,
+
+    /// Deepest page to fetch (give every worker the same).
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<u32>,
+
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub redis: RedisArgs,
+
+    /// Write to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -66,8 +139,35 @@ pub struct CrawlArgs {
 
     /// A fresh spider instance for every page instead of one for the whole
     /// crawl: pages cannot see one another's state, at a cost per page.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "redis")]
     pub fresh_instance: bool,
+
+    /// Keep the crawl in Redis instead (e.g. redis://10.0.0.5/): publish the
+    /// spider there, seed it, and work on it; `crawlbox worker --redis URL`
+    /// processes on any machine join in. Items stay in Redis: `crawlbox export`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CRAWLBOX_REDIS",
+        conflicts_with = "state"
+    )]
+    pub redis: Option<String>,
+
+    /// The crawl's name in Redis.
+    #[arg(
+        long = "crawl",
+        value_name = "NAME",
+        default_value = "default",
+        requires = "redis"
+    )]
+    pub crawl_name: String,
+
+    /// With --redis: publish and seed the crawl, then leave the work to workers.
+    #[arg(long, requires = "redis")]
+    pub seed_only: bool,
+
+    #[command(flatten)]
+    pub shared: SharedCrawlArgs,
 
     #[command(flatten)]
     pub plugin: PluginArgs,
@@ -328,6 +428,12 @@ pub struct CommonArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
 
+    /// Send requests through this HTTP proxy (http://[user:pass@]host:port);
+    /// repeat to rotate over several, one per new connection. HTTPS goes
+    /// through a CONNECT tunnel.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Vec<String>,
+
     /// User-Agent sent when a plugin sets none.
     #[arg(long, value_name = "UA")]
     pub user_agent: Option<String>,
@@ -369,6 +475,7 @@ impl CommonArgs {
             decompress: !self.no_decompress,
             dns_ttl: self.dns_ttl,
             h2c_hosts: self.h2c.clone(),
+            proxies: self.proxy.clone(),
             extra_root_certs,
             concurrency: self.concurrency,
             per_host: self.per_host,

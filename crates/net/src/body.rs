@@ -10,7 +10,7 @@ use hyper::client::conn::http1;
 use tokio::time::Sleep;
 
 use crate::fair::Slot;
-use crate::pool::{HostPool, ReqBody};
+use crate::pool::{HostPool, Peer, ReqBody};
 use crate::{ErrorKind, FetchError, Stats};
 
 /// The streaming body of a response from [`Session::send`](crate::Session::send).
@@ -45,7 +45,7 @@ impl std::fmt::Debug for ResponseBody {
 }
 
 /// An HTTP/1 connection to hand back to its host's pool at the end of a body.
-pub(crate) type H1Return = (http1::SendRequest<ReqBody>, std::net::IpAddr, Arc<HostPool>);
+pub(crate) type H1Return = (http1::SendRequest<ReqBody>, Peer, Arc<HostPool>);
 
 pub(crate) struct BodyParts {
     pub(crate) conn: Option<H1Return>,
@@ -125,8 +125,8 @@ impl ResponseBody {
         if self.incoming.take().is_none() {
             return;
         }
-        if let Some((sender, ip, host)) = self.conn.take() {
-            host.put_back(sender, ip);
+        if let Some((sender, peer, host)) = self.conn.take() {
+            host.put_back(sender, peer);
         }
         self.slot = None;
         self.stats.latency(self.started.elapsed());

@@ -144,6 +144,7 @@ impl Client {
                 &config.extra_root_certs,
                 config.h2c_hosts.clone(),
                 config.dns_ttl,
+                &config.proxies,
             )?,
             config.per_host,
             config.idle_timeout,
@@ -681,11 +682,17 @@ impl Session {
             .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h))
             .unwrap_or_default()
             .to_owned();
-        let origin_form: Uri = uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
+        let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let origin_form: Uri = path
             .parse()
             .map_err(|e| FetchError::invalid(format!("invalid path in {url}: {e}")))?;
+        // For a forwarding proxy: the URL without credentials or fragment.
+        let absolute_form = || -> Result<Uri, FetchError> {
+            let scheme = uri.scheme_str().unwrap_or("http");
+            format!("{scheme}://{authority}{path}")
+                .parse()
+                .map_err(|e| FetchError::invalid(format!("invalid URL {url}: {e}")))
+        };
         let mut request = http::Request::builder()
             .method(method)
             .uri(uri.clone())
@@ -714,11 +721,24 @@ impl Session {
             inner.politeness.before_send(key).await;
             let reused = checkout.reused;
             let mut err = match checkout.conn {
-                Conn::H1(mut sender, ip) => {
+                Conn::H1(mut sender, peer) => {
                     if sender.ready().await.is_err() {
                         continue;
                     }
-                    *request.uri_mut() = origin_form.clone();
+                    // Only the host sets proxy credentials, and only for the
+                    // proxy this connection goes through.
+                    request.headers_mut().remove(header::PROXY_AUTHORIZATION);
+                    match &peer.forward {
+                        Some(proxy) => {
+                            *request.uri_mut() = absolute_form()?;
+                            if let Some(auth) = proxy.authorization() {
+                                request
+                                    .headers_mut()
+                                    .insert(header::PROXY_AUTHORIZATION, auth.clone());
+                            }
+                        }
+                        None => *request.uri_mut() = origin_form.clone(),
+                    }
                     if !request.headers().contains_key(header::HOST) {
                         let host = HeaderValue::from_str(&authority)
                             .map_err(|_| FetchError::invalid(format!("invalid host in {url}")))?;
@@ -727,7 +747,20 @@ impl Session {
                     let response = sender.try_send_request(request);
                     match timeout_at(first_byte_deadline.into(), response).await {
                         Ok(Ok(response)) => {
-                            return Ok((response, Some((sender, ip, checkout.host))));
+                            if let Some(proxy) = &peer.forward
+                                && response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+                            {
+                                // The proxy's answer, not the site's: the
+                                // connection is dropped, the request failed.
+                                return Err(FetchError::new(
+                                    ErrorKind::Connect,
+                                    format!(
+                                        "proxy {proxy} refused the request to {url}: {}",
+                                        response.status()
+                                    ),
+                                ));
+                            }
+                            return Ok((response, Some((sender, peer, checkout.host))));
                         }
                         Ok(Err(err)) => err,
                         Err(_) => return Err(timed_out("no response headers in time")),
@@ -739,6 +772,7 @@ impl Session {
                     })?;
                     *request.uri_mut() = uri.clone();
                     request.headers_mut().remove(header::HOST);
+                    request.headers_mut().remove(header::PROXY_AUTHORIZATION);
                     let response = sender.try_send_request(request);
                     match timeout_at(first_byte_deadline.into(), response).await {
                         Ok(Ok(response)) => return Ok((response, None)),

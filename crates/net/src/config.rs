@@ -2,7 +2,7 @@ use std::time::Duration;
 
 /// Settings of a [`Client`](crate::Client). Every field has a documented
 /// default; build one with `ClientConfig { concurrency: 16, ..Default::default() }`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ClientConfig {
     /// Requests in flight at once, across all hosts and all sessions.
     /// A request holds its slot until its response body is read or dropped.
@@ -76,6 +76,15 @@ pub struct ClientConfig {
     /// Root certificates (PEM) trusted beside the webpki roots, e.g. an
     /// internal CA. Default: none.
     pub extra_root_certs: Vec<u8>,
+    /// Proxies to send every request through, as `http://[user:pass@]host:port`
+    /// (port 80 if left out; user and password percent-encoded). Each new
+    /// connection takes the next one, round robin; a pooled connection keeps
+    /// its proxy. `https` targets (and `h2c_hosts`) go through a `CONNECT`
+    /// tunnel, TLS end to end; plain `http` ones are forwarded by the proxy
+    /// (absolute-form requests). `Proxy-Authorization: Basic` is sent when
+    /// the URL has credentials; they never appear in messages or `Debug`.
+    /// Only `http://` proxy URLs are supported. Default: none (direct).
+    pub proxies: Vec<String>,
     /// `user-agent` sent when a request has none.
     /// Default: `crawlbox/<version> (+https://github.com/crawlbox/crawlbox)`.
     pub user_agent: String,
@@ -113,6 +122,7 @@ impl Default for ClientConfig {
             dns_ttl: Duration::from_secs(10),
             h2c_hosts: Vec::new(),
             extra_root_certs: Vec::new(),
+            proxies: Vec::new(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         }
     }
@@ -145,6 +155,14 @@ pub enum ConfigError {
     /// The user agent is not a valid header value.
     #[error("the user agent {0:?} is not a valid header value")]
     InvalidUserAgent(String),
+    /// A proxy URL that cannot be used.
+    #[error("invalid proxy {proxy}: {reason}")]
+    Proxy {
+        /// The entry, its credentials masked as `***`.
+        proxy: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl ClientConfig {
@@ -173,6 +191,67 @@ impl ClientConfig {
         if http::HeaderValue::from_str(&self.user_agent).is_err() {
             return Err(ConfigError::InvalidUserAgent(self.user_agent.clone()));
         }
+        crate::proxy::Proxies::new(&self.proxies)?;
         Ok(())
+    }
+}
+
+/// Every field, proxies with their credentials masked.
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured without `..`: a new field cannot be forgotten here.
+        let Self {
+            concurrency,
+            per_host,
+            connect_timeout,
+            first_byte_timeout,
+            request_timeout,
+            idle_timeout,
+            max_redirects,
+            max_response_bytes,
+            max_header_bytes,
+            network_thread,
+            retries,
+            retry_backoff,
+            max_retry_after,
+            per_host_delay,
+            delay_jitter,
+            autothrottle,
+            autothrottle_target,
+            robots,
+            decompress,
+            dns_ttl,
+            h2c_hosts,
+            extra_root_certs,
+            proxies,
+            user_agent,
+        } = self;
+        let proxies: Vec<String> = proxies.iter().map(|p| crate::proxy::mask(p)).collect();
+        f.debug_struct("ClientConfig")
+            .field("concurrency", concurrency)
+            .field("per_host", per_host)
+            .field("connect_timeout", connect_timeout)
+            .field("first_byte_timeout", first_byte_timeout)
+            .field("request_timeout", request_timeout)
+            .field("idle_timeout", idle_timeout)
+            .field("max_redirects", max_redirects)
+            .field("max_response_bytes", max_response_bytes)
+            .field("max_header_bytes", max_header_bytes)
+            .field("network_thread", network_thread)
+            .field("retries", retries)
+            .field("retry_backoff", retry_backoff)
+            .field("max_retry_after", max_retry_after)
+            .field("per_host_delay", per_host_delay)
+            .field("delay_jitter", delay_jitter)
+            .field("autothrottle", autothrottle)
+            .field("autothrottle_target", autothrottle_target)
+            .field("robots", robots)
+            .field("decompress", decompress)
+            .field("dns_ttl", dns_ttl)
+            .field("h2c_hosts", h2c_hosts)
+            .field("extra_root_certs", extra_root_certs)
+            .field("proxies", &proxies)
+            .field("user_agent", user_agent)
+            .finish()
     }
 }

@@ -1,4 +1,6 @@
-//! Opening connections: resolve, TCP connect, TLS with ALPN.
+//! Opening connections: resolve, check the address, TCP connect (directly
+//! or to a proxy, with a `CONNECT` tunnel when the target is TLS or h2c),
+//! TLS with ALPN.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +16,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::pool::HostKey;
+use crate::proxy::{Proxies, Proxy};
 use crate::{EgressPolicy, ErrorKind, FetchError};
 
 /// The protocol a new connection speaks.
@@ -21,6 +24,20 @@ use crate::{EgressPolicy, ErrorKind, FetchError};
 pub(crate) enum Protocol {
     Http1,
     Http2,
+}
+
+/// A new connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) stream: Stream,
+    pub(crate) protocol: Protocol,
+    /// The target's address the policy allowed: the peer of a direct
+    /// connection, the checked address of the target behind a proxy.
+    pub(crate) ip: IpAddr,
+    /// The proxy that forwards this connection's requests (plain `http`
+    /// through a proxy: requests in absolute-form, with the proxy's
+    /// credentials). `None` for direct connections and tunnels.
+    pub(crate) forward: Option<Arc<Proxy>>,
 }
 
 /// A TCP or TLS stream.
@@ -36,23 +53,28 @@ pub(crate) struct Connector {
     dns: DnsCache,
     /// `host:port`s spoken to over HTTP/2 without TLS (prior knowledge).
     h2c: Vec<String>,
+    /// Proxies taken in turn by new connections; none: direct.
+    proxies: Proxies,
 }
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connector")
             .field("timeout", &self.timeout)
+            .field("proxies", &self.proxies)
             .finish_non_exhaustive()
     }
 }
 
 impl Connector {
-    /// `extra_roots`: PEM certificates trusted beside the webpki roots.
+    /// `extra_roots`: PEM certificates trusted beside the webpki roots;
+    /// `proxies`: proxy URLs (see [`crate::ClientConfig::proxies`]).
     pub(crate) fn new(
         timeout: Duration,
         extra_roots: &[u8],
         h2c: Vec<String>,
         dns_ttl: Duration,
+        proxies: &[String],
     ) -> Result<Self, crate::ConfigError> {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
@@ -77,6 +99,7 @@ impl Connector {
             timeout,
             dns: DnsCache::new(dns_ttl),
             h2c: h2c.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+            proxies: Proxies::new(proxies)?,
         })
     }
 
@@ -86,12 +109,12 @@ impl Connector {
     }
 
     /// Opens a connection to `key`, within the connect timeout, to an
-    /// address `policy` allows. Returns the address connected to.
+    /// address `policy` allows (through the next proxy, if there are any).
     pub(crate) async fn connect(
         &self,
         key: &HostKey,
         policy: &EgressPolicy,
-    ) -> Result<(Stream, Protocol, IpAddr), FetchError> {
+    ) -> Result<Connection, FetchError> {
         tokio::time::timeout(self.timeout, self.connect_inner(key, policy))
             .await
             .unwrap_or_else(|_| {
@@ -106,16 +129,47 @@ impl Connector {
         &self,
         key: &HostKey,
         policy: &EgressPolicy,
-    ) -> Result<(Stream, Protocol, IpAddr), FetchError> {
-        let addrs = allowed_addrs(key, self.dns.resolve(key).await?, policy)?;
-        let (tcp, ip) = connect_any(key, &addrs).await?;
+    ) -> Result<Connection, FetchError> {
+        let addrs = self.dns.resolve(key).await?;
+        let (tcp, ip, forward) = if self.proxies.is_empty() {
+            let addrs = allowed_addrs(key, addrs, policy)?;
+            let (tcp, ip) = connect_any(key, &addrs).await?;
+            (tcp, ip, None)
+        } else {
+            // The proxy resolves the name again and picks an address itself:
+            // every address of the name must be allowed.
+            let ip = all_addrs_allowed(key, &addrs, policy)?;
+            let proxy = self.proxies.next().expect("proxies is not empty");
+            let proxy_addrs = self.dns.resolve(proxy.key()).await.map_err(|mut e| {
+                e.message = format!("proxy {proxy} for {key}: {}", e.message);
+                e
+            })?;
+            // The proxy's own address is the operator's choice: not checked.
+            let (mut tcp, _) = connect_any(proxy.key(), &proxy_addrs)
+                .await
+                .map_err(|mut e| {
+                    e.message = format!("proxy for {key}: {}", e.message);
+                    e
+                })?;
+            if key.tls || self.is_h2c(key) {
+                crate::proxy::tunnel(&mut tcp, &proxy, key).await?;
+                (tcp, ip, None)
+            } else {
+                (tcp, ip, Some(proxy))
+            }
+        };
         if !key.tls {
             let protocol = if self.is_h2c(key) {
                 Protocol::Http2
             } else {
                 Protocol::Http1
             };
-            return Ok((Stream::Tcp(tcp), protocol, ip));
+            return Ok(Connection {
+                stream: Stream::Tcp(tcp),
+                protocol,
+                ip,
+                forward,
+            });
         }
         let name = match key.ip() {
             Some(ip) => ServerName::IpAddress(ip.into()),
@@ -135,7 +189,12 @@ impl Connector {
             Some(b"h2") => Protocol::Http2,
             _ => Protocol::Http1,
         };
-        Ok((Stream::Tls(Box::new(tls)), protocol, ip))
+        Ok(Connection {
+            stream: Stream::Tls(Box::new(tls)),
+            protocol,
+            ip,
+            forward: None,
+        })
     }
 }
 
@@ -158,15 +217,44 @@ fn allowed_addrs(
         })
         .collect();
     match (allowed.is_empty(), refused) {
-        (true, Some((ip, why))) => Err(FetchError::new(
-            ErrorKind::Denied,
-            format!(
-                "{key} resolves to {ip}, {why}; grant it with `--allow-network {ip}` or \
-                 `allowed_networks = [\"{ip}\"]` in crawlbox.toml"
-            ),
-        )),
+        (true, Some((ip, why))) => Err(denied(key, ip, why, "")),
         _ => Ok(allowed),
     }
+}
+
+/// For a connection through a proxy, which connects to whichever address
+/// it resolves: the first address, if `policy` allows every one of them.
+fn all_addrs_allowed(
+    key: &HostKey,
+    addrs: &[SocketAddr],
+    policy: &EgressPolicy,
+) -> Result<IpAddr, FetchError> {
+    for addr in addrs {
+        if let Err(why) = policy.check_ip(addr.ip()) {
+            let note = if addrs.len() > 1 {
+                " (through a proxy, every address of the name must be allowed: \
+                 the proxy picks one itself)"
+            } else {
+                ""
+            };
+            return Err(denied(key, addr.ip(), why, note));
+        }
+    }
+    Ok(addrs
+        .first()
+        .expect("resolve returns at least one address")
+        .ip())
+}
+
+/// `denied`: `key` resolves to `ip`, which `why`; how to grant it.
+fn denied(key: &HostKey, ip: IpAddr, why: &str, note: &str) -> FetchError {
+    FetchError::new(
+        ErrorKind::Denied,
+        format!(
+            "{key} resolves to {ip}, {why}{note}; grant it with `--allow-network {ip}` or \
+             `allowed_networks = [\"{ip}\"]` in crawlbox.toml"
+        ),
+    )
 }
 
 /// Addresses and when they were looked up.

@@ -14,6 +14,9 @@
 //!   default), and a limit on the size of a response body (16 MiB);
 //! * per-run statistics ([`Stats`]): requests, responses by status, bytes,
 //!   errors by kind, latency percentiles.
+//! * optional HTTP proxies ([`ClientConfig::proxies`]), taken round robin
+//!   by new connections: a `CONNECT` tunnel for `https` (TLS to the site
+//!   inside it), forwarding for plain `http`; credentials added by the host.
 //!
 //! A run talks to the client through a [`Session`], which owns that run's
 //! [egress policy](policy) (allowed hosts, checked on every request and
@@ -49,6 +52,7 @@ mod fair;
 pub mod policy;
 mod politeness;
 mod pool;
+mod proxy;
 mod request;
 pub mod robots;
 mod stats;

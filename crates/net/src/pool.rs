@@ -22,7 +22,8 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::connect::{Connector, Protocol, Stream};
+use crate::connect::{Connection, Connector, Protocol, Stream};
+use crate::proxy::Proxy;
 use crate::{EgressPolicy, ErrorKind, FetchError};
 
 /// Request bodies are buffered: small, and replayable on a stale connection.
@@ -80,8 +81,18 @@ pub(crate) struct ConnCounters {
 /// A connection checked out of the pool for one request, with the address
 /// it is connected to.
 pub(crate) enum Conn {
-    H1(http1::SendRequest<ReqBody>, IpAddr),
+    H1(http1::SendRequest<ReqBody>, Peer),
     H2(http2::SendRequest<ReqBody>),
+}
+
+/// Where an HTTP/1 connection leads.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    /// The target's address the policy allowed (behind a proxy: the
+    /// address checked, not necessarily the one the proxy connected to).
+    pub(crate) ip: IpAddr,
+    /// The forwarding proxy, whose credentials each request carries.
+    pub(crate) forward: Option<Arc<Proxy>>,
 }
 
 pub(crate) struct Checkout {
@@ -136,7 +147,7 @@ struct HostState {
 struct Idle {
     sender: http1::SendRequest<ReqBody>,
     since: Instant,
-    ip: IpAddr,
+    peer: Peer,
 }
 
 impl fmt::Debug for HostPool {
@@ -281,7 +292,12 @@ async fn open_on(
     policy: &EgressPolicy,
 ) -> Result<Conn, FetchError> {
     {
-        let (stream, protocol, ip) = shared.connector.connect(&host.key, policy).await?;
+        let Connection {
+            stream,
+            protocol,
+            ip,
+            forward,
+        } = shared.connector.connect(&host.key, policy).await?;
         let counters = shared.counters.clone();
         counters.opened.fetch_add(1, Ordering::Relaxed);
         counters.open.fetch_add(1, Ordering::Relaxed);
@@ -300,7 +316,7 @@ async fn open_on(
                     .await
                     .map_err(handshake_err)?;
                 drive(conn, guard, host.key.clone());
-                Ok(Conn::H1(sender, ip))
+                Ok(Conn::H1(sender, Peer { ip, forward }))
             }
             Protocol::Http2 => {
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
@@ -341,11 +357,11 @@ impl HostState {
         match self
             .idle
             .iter()
-            .rposition(|c| policy.check_ip(c.ip).is_ok())
+            .rposition(|c| policy.check_ip(c.peer.ip).is_ok())
         {
             Some(i) => {
-                let Idle { sender, ip, .. } = self.idle.remove(i);
-                Some(Conn::H1(sender, ip))
+                let Idle { sender, peer, .. } = self.idle.remove(i);
+                Some(Conn::H1(sender, peer))
             }
             None => {
                 if !self.idle.is_empty() {
@@ -364,14 +380,14 @@ impl HostState {
 
 impl HostPool {
     /// Hands an HTTP/1 connection back after its response body was read.
-    pub(crate) fn put_back(&self, sender: http1::SendRequest<ReqBody>, ip: IpAddr) {
+    pub(crate) fn put_back(&self, sender: http1::SendRequest<ReqBody>, peer: Peer) {
         if sender.is_closed() {
             return;
         }
         self.state.lock().expect("host lock").idle.push(Idle {
             sender,
             since: Instant::now(),
-            ip,
+            peer,
         });
         self.returned.notify_one();
     }

@@ -11,6 +11,9 @@ use crawlbox_net::{
 };
 use futures::future::join_all;
 
+mod support;
+use support::TestProxy;
+
 fn site() -> Site {
     Site::start(SiteConfig::default()).expect("start the test site")
 }
@@ -939,4 +942,355 @@ async fn autothrottle_paces_a_slow_host_by_its_latency() {
         let gap = pair[1] - pair[0];
         assert!(gap >= Duration::from_millis(70), "gap of {gap:?}");
     }
+}
+
+// ---- Proxies ----
+
+/// `Basic base64("user:secret")`, what the client must send the proxies below.
+const USER_SECRET: &str = "Basic dXNlcjpzZWNyZXQ=";
+
+fn proxied(proxies: Vec<String>) -> Client {
+    client(ClientConfig {
+        proxies,
+        ..ClientConfig::default()
+    })
+}
+
+#[tokio::test]
+async fn http_goes_through_a_forwarding_proxy_with_the_hosts_credentials() {
+    assert_eq!(support::base64(b"user:secret"), USER_SECRET[6..]);
+    let site = site();
+    let proxy = TestProxy::start(Some("user:secret"));
+    let session =
+        proxied(vec![proxy.url_with("user:secret")]).session(SessionConfig::unrestricted());
+    let echo = session
+        .fetch(Request::get(&site.url("/echo?q=1")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(echo.status, 200);
+    for _ in 0..2 {
+        let small = session
+            .fetch(Request::get(&site.url("/small")).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(small.body.len(), 1024);
+    }
+    let addr = site.addr();
+    assert_eq!(
+        proxy.request_lines(),
+        [
+            format!("GET http://{addr}/echo?q=1 HTTP/1.1"),
+            format!("GET http://{addr}/small HTTP/1.1"),
+            format!("GET http://{addr}/small HTTP/1.1"),
+        ]
+    );
+    assert_eq!(
+        proxy.authorizations(),
+        vec![Some(USER_SECRET.to_owned()); 3]
+    );
+    assert_eq!(proxy.connects(), 0);
+    assert_eq!(site.counters().requests(), 3);
+    // The site got an ordinary request; nothing of the credentials comes back.
+    let seen: serde_json::Value = serde_json::from_slice(&echo.body).unwrap();
+    assert_eq!(seen["path"], "/echo");
+    let headers = seen["headers"].as_array().unwrap();
+    assert!(
+        headers
+            .iter()
+            .any(|h| h[0] == "host" && h[1] == addr.to_string())
+    );
+    assert!(
+        !headers.iter().any(|h| h[0] == "proxy-authorization"),
+        "{seen}"
+    );
+    assert!(!echo.headers.contains_key("proxy-authorization"));
+    assert!(!String::from_utf8_lossy(&echo.body).contains(&USER_SECRET[6..]));
+}
+
+#[tokio::test]
+async fn https_goes_through_a_connect_tunnel_and_keeps_alpn() {
+    let (site, ca) = Site::start_tls(SiteConfig::default()).unwrap();
+    let proxy = TestProxy::start(Some("user:secret"));
+    let session = client(ClientConfig {
+        proxies: vec![proxy.url_with("user:secret")],
+        extra_root_certs: ca.into_bytes(),
+        ..ClientConfig::default()
+    })
+    .session(SessionConfig::unrestricted());
+    // `localhost`: the certificate is checked (and SNI sent) for the target.
+    let port = site.addr().port();
+    let echo = session
+        .fetch(Request::get(&format!("https://localhost:{port}/echo")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (echo.status.as_u16(), echo.version),
+        (200, http::Version::HTTP_2)
+    );
+    for _ in 0..3 {
+        let r = session
+            .fetch(Request::get(&format!("https://localhost:{port}/small")).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.body.len(), 1024);
+    }
+    // One tunnel, pooled, carried all four requests over HTTP/2.
+    assert_eq!(proxy.connects(), 1);
+    assert_eq!(proxy.connections(), 1);
+    assert_eq!(
+        proxy.request_lines(),
+        [format!("CONNECT localhost:{port} HTTP/1.1")]
+    );
+    assert_eq!(proxy.authorizations(), [Some(USER_SECRET.to_owned())]);
+    assert_eq!(site.counters().http2_requests(), 4);
+    assert_eq!(site.counters().connections(), 1);
+    // Inside the tunnel, the site sees no proxy credentials.
+    let seen: serde_json::Value = serde_json::from_slice(&echo.body).unwrap();
+    let headers = seen["headers"].as_array().unwrap();
+    assert!(
+        !headers.iter().any(|h| h[0] == "proxy-authorization"),
+        "{seen}"
+    );
+}
+
+#[tokio::test]
+async fn h2c_hosts_go_through_a_connect_tunnel() {
+    let site = site();
+    let proxy = TestProxy::start(None);
+    let session = client(ClientConfig {
+        proxies: vec![proxy.url()],
+        h2c_hosts: vec![site.addr().to_string()],
+        ..ClientConfig::default()
+    })
+    .session(SessionConfig::unrestricted());
+    let r = session
+        .fetch(Request::get(&site.url("/small")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.version, http::Version::HTTP_2);
+    assert_eq!(
+        proxy.request_lines(),
+        [format!("CONNECT {} HTTP/1.1", site.addr())]
+    );
+    assert_eq!(proxy.authorizations(), [None]);
+    assert_eq!(site.counters().http2_requests(), 1);
+}
+
+#[tokio::test]
+async fn each_new_connection_takes_the_next_proxy() {
+    let site = site();
+    let (first, second) = (TestProxy::start(None), TestProxy::start(None));
+    let session = proxied(vec![first.url(), second.url()]).session(SessionConfig::unrestricted());
+    // The test proxy forwards one request per connection: each fetch opens
+    // a new connection, through the next proxy.
+    for _ in 0..6 {
+        let r = session
+            .fetch(Request::get(&site.url("/small")).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!((first.connections(), second.connections()), (3, 3));
+    let line = format!("GET {} HTTP/1.1", site.url("/small"));
+    assert_eq!(first.request_lines(), vec![line.clone(); 3]);
+    assert_eq!(second.request_lines(), vec![line; 3]);
+    assert_eq!(site.counters().requests(), 6);
+}
+
+#[tokio::test]
+async fn wrong_or_missing_proxy_credentials_are_a_connect_error_naming_the_proxy() {
+    let (tls_site, ca) = Site::start_tls(SiteConfig::default()).unwrap();
+    let site = site();
+    let proxy = TestProxy::start(Some("user:secret"));
+    let https_url = format!("https://localhost:{}/small", tls_site.addr().port());
+    let with = |proxies: Vec<String>, retries: u32| {
+        client(ClientConfig {
+            proxies,
+            retries,
+            retry_backoff: Duration::from_millis(10),
+            extra_root_certs: ca.clone().into_bytes(),
+            ..ClientConfig::default()
+        })
+        .session(SessionConfig::unrestricted())
+    };
+    let (bad, good) = (
+        proxy.url_with("user:hunter2"),
+        proxy.url_with("user:secret"),
+    );
+    for proxies in [vec![bad.clone()], vec![proxy.url()]] {
+        let session = with(proxies, 0);
+        // https: the CONNECT is refused.
+        let err = session
+            .fetch(Request::get(&https_url).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Connect, "{err}");
+        assert_eq!(
+            err.message,
+            format!(
+                "proxy {} refused CONNECT to localhost:{}: 407 Proxy Authentication Required",
+                proxy.url(),
+                tls_site.addr().port()
+            )
+        );
+        // http: the proxy's 407 answer is not the site's response.
+        let err = session
+            .fetch(Request::get(&site.url("/small")).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Connect, "{err}");
+        assert_eq!(
+            err.message,
+            format!(
+                "proxy {} refused the request to {}: 407 Proxy Authentication Required",
+                proxy.url(),
+                site.url("/small")
+            )
+        );
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+        assert_eq!(
+            session.stats().snapshot().errors.get(&ErrorKind::Connect),
+            Some(&2)
+        );
+    }
+    assert_eq!(
+        tls_site.counters().requests() + site.counters().requests(),
+        0
+    );
+
+    // The run goes on: the next connection takes the next (good) proxy...
+    let session = with(vec![bad.clone(), good.clone()], 0);
+    let err = session
+        .fetch(Request::get(&https_url).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connect, "{err}");
+    for _ in 0..2 {
+        let r = session
+            .fetch(Request::get(&https_url).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    // ...and a retry after a 407 goes through the next proxy too.
+    let session = with(vec![bad, good], 1);
+    let r = session
+        .fetch(Request::get(&https_url).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((r.status.as_u16(), r.retries), (200, 1));
+    assert_eq!(tls_site.counters().requests(), 3);
+}
+
+#[tokio::test]
+async fn the_target_address_is_checked_behind_a_proxy() {
+    let site = site();
+    let port = site.addr().port();
+    let proxy = TestProxy::start(None);
+    let client = proxied(vec![proxy.url()]);
+    // The proxy is on 127.0.0.1 too, but the operator chose it: only the
+    // target's address needs the grant.
+    let session = client.session(policy(&["http://127.0.0.1:*", "http://localhost:*"], &[]));
+    for url in [
+        format!("http://127.0.0.1:{port}/small"),
+        format!("http://localhost:{port}/small"),
+        format!("http://2130706433:{port}/small"),
+    ] {
+        let err = session
+            .fetch(Request::get(&url).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Denied, "{url}: {err}");
+        assert!(err.message.contains("loopback"), "{err}");
+        assert!(err.message.contains("--allow-network"), "{err}");
+    }
+    // The allowed hosts are checked on the URL, as ever.
+    let err = client
+        .session(policy(&["http://example.com"], &["127.0.0.1"]))
+        .fetch(Request::get(&site.url("/small")).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("--allow-host"), "{err}");
+    assert_eq!(proxy.connections(), 0);
+    assert_eq!(site.counters().requests(), 0);
+
+    // Granted, it goes through.
+    let session = client.session(policy(&["http://127.0.0.1:*"], &["127.0.0.1"]));
+    let r = session
+        .fetch(Request::get(&site.url("/small")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(proxy.connections(), 1);
+    assert_eq!(site.counters().requests(), 1);
+}
+
+#[tokio::test]
+async fn a_pooled_tunnel_is_not_lent_to_a_session_that_may_not_reach_the_target() {
+    let (site, ca) = Site::start_tls(SiteConfig::default()).unwrap();
+    let proxy = TestProxy::start(None);
+    let client = client(ClientConfig {
+        proxies: vec![proxy.url()],
+        extra_root_certs: ca.into_bytes(),
+        ..ClientConfig::default()
+    });
+    let url = format!("https://127.0.0.1:{}/small", site.addr().port());
+    let trusted = client.session(SessionConfig::unrestricted());
+    assert_eq!(
+        trusted
+            .fetch(Request::get(&url).unwrap())
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    // An HTTP/2 tunnel to the site is in the pool; this session may not
+    // reach loopback addresses.
+    let untrusted = client.session(policy(&["https://127.0.0.1:*"], &[]));
+    let err = untrusted
+        .fetch(Request::get(&url).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert_eq!(site.counters().requests(), 1);
+    assert_eq!(proxy.connects(), 1);
+}
+
+#[tokio::test]
+async fn bad_proxy_urls_are_refused_without_showing_the_password() {
+    for (proxy, says) in [
+        (
+            "https://user:hunter2@proxy.example:3128",
+            "only http:// proxy URLs are supported",
+        ),
+        (
+            "socks5://user:hunter2@proxy.example:1080",
+            "only http:// proxy URLs are supported",
+        ),
+        (
+            "http://user:hunter2@proxy.example:3128/path",
+            "without a path",
+        ),
+        ("http://user:hunter2@proxy.example:123456", "invalid port"),
+        ("proxy.example:3128", "expected a URL"),
+    ] {
+        let err = Client::new(ClientConfig {
+            proxies: vec!["http://fine.example:3128".into(), proxy.into()],
+            ..ClientConfig::default()
+        })
+        .unwrap_err();
+        let text = format!("{err} / {err:?}");
+        assert!(text.contains(says), "{proxy}: {text}");
+        assert!(text.contains("proxy.example:"), "names the entry: {text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    let config = ClientConfig {
+        proxies: vec!["http://user:hunter2@proxy.example:3128".into()],
+        ..ClientConfig::default()
+    };
+    let client = Client::new(config.clone()).unwrap();
+    let debug = format!("{config:?} {client:?}");
+    assert!(debug.contains("proxy.example:3128"), "{debug}");
+    assert!(!debug.contains("hunter2"), "{debug}");
 }
