@@ -9,6 +9,7 @@ mod cli;
 mod console;
 mod manifest;
 mod output;
+mod shared;
 mod summary;
 mod units;
 
@@ -39,6 +40,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => &args.common.log,
         Command::Compile(_) => "warn,crawlbox=info",
         Command::Crawl(args) => &args.common.log,
+        Command::Worker(args) => &args.common.log,
+        Command::Export(_) => "warn,crawlbox=info",
     };
     if let Err(e) = console::init_logging(log) {
         eprintln!("crawlbox: {e:#}");
@@ -63,6 +66,8 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo(args).await,
             Command::Compile(args) => compile(args),
             Command::Crawl(args) => crawl(args).await,
+            Command::Worker(args) => shared::worker(args).await,
+            Command::Export(args) => shared::export(args).await,
         }
     });
     match result {
@@ -299,6 +304,19 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         max_pages: args.max_pages,
         max_depth: args.max_depth,
     };
+    if let Some(url) = &args.redis {
+        return shared::crawl(
+            url,
+            &args.crawl_name,
+            &args.shared,
+            args.seed_only,
+            limits,
+            &job,
+            &job.wasm.bytes()?,
+            common,
+        )
+        .await;
+    }
     let mut frontier = match &args.state {
         Some(dir) => crawlbox_frontier::Frontier::open(dir, limits)
             .with_context(|| format!("cannot open the crawl state in {}", dir.display()))?,

@@ -6,8 +6,14 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod cli;
+mod distributed;
 mod languages;
 mod network;
 mod sandbox;
 mod spider;
 mod support;
+
+/// A throwaway `redis-server`, shared with crawlbox-frontier-redis's tests.
+#[path = "../../crates/frontier-redis/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod redis_support;

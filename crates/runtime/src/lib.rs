@@ -54,8 +54,10 @@ mod output;
 mod run;
 mod spider;
 mod state;
+mod worker;
 
 pub use engine::{LoadError, Plugin, Runtime};
 pub use output::RecordSink;
 pub use run::{Input, Limits, Outcome, RunReport};
 pub use spider::CrawlReport;
+pub use worker::{WorkReport, WorkerOptions};

@@ -207,15 +207,7 @@ impl Runtime {
                 }
                 Err(trap) => return trap_outcome(&mut store, &trap),
             };
-            let mut items = Vec::with_capacity(output.items.len());
-            for item in output.items {
-                match record_line(item) {
-                    Ok(line) => items.push(line),
-                    Err(e) => {
-                        tracing::warn!(target: "plugin", plugin = &*plugin.name, "dropped an item of {}: {e}", entry.request.url)
-                    }
-                }
-            }
+            let items = valid_items(plugin, &entry.request.url, output.items);
             for follow in output.follow {
                 let priority = follow.priority.unwrap_or(0);
                 if let Err(outcome) = offer(
@@ -260,28 +252,8 @@ fn offer(
     priority: i32,
     depth: u32,
 ) -> Result<(), Outcome> {
-    match Url::parse(&request.url) {
-        Ok(url) => {
-            if let Err(err) = session.config().egress.check_url(&url) {
-                session.stats().record_error(err.kind);
-                tracing::debug!(target: "plugin", "not queued: {err}");
-                return Ok(());
-            }
-        }
-        Err(e) => {
-            tracing::debug!(target: "plugin", "not queued: invalid URL {:?}: {e}", request.url);
-            return Ok(());
-        }
-    }
-    let request = PageRequest {
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body: request.body,
-        text: request.text.map(|how| match how {
-            wit::TextDecoding::Detect => crawlbox_frontier::TextDecoding::Detect,
-            wit::TextDecoding::Charset(label) => crawlbox_frontier::TextDecoding::Charset(label),
-        }),
+    let Some(request) = admit(session, request) else {
+        return Ok(());
     };
     match frontier.push(request, meta, priority, depth) {
         Ok(Push::Invalid(why)) => {
@@ -293,7 +265,50 @@ fn offer(
     }
 }
 
-fn page_request(request: &PageRequest) -> Result<crawlbox_net::Request, FetchError> {
+/// A request a spider yielded as the frontier keeps it, unless it is not
+/// a valid URL or the run's policy denies it (counted in the run's stats).
+pub(crate) fn admit(session: &Session, request: wit::Request) -> Option<PageRequest> {
+    match Url::parse(&request.url) {
+        Ok(url) => {
+            if let Err(err) = session.config().egress.check_url(&url) {
+                session.stats().record_error(err.kind);
+                tracing::debug!(target: "plugin", "not queued: {err}");
+                return None;
+            }
+        }
+        Err(e) => {
+            tracing::debug!(target: "plugin", "not queued: invalid URL {:?}: {e}", request.url);
+            return None;
+        }
+    }
+    Some(PageRequest {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: request.body,
+        text: request.text.map(|how| match how {
+            wit::TextDecoding::Detect => crawlbox_frontier::TextDecoding::Detect,
+            wit::TextDecoding::Charset(label) => crawlbox_frontier::TextDecoding::Charset(label),
+        }),
+    })
+}
+
+/// The items of a page that are valid JSON, as output lines; the others
+/// are logged and dropped.
+pub(crate) fn valid_items(plugin: &Plugin, url: &str, items: Vec<String>) -> Vec<String> {
+    let mut lines = Vec::with_capacity(items.len());
+    for item in items {
+        match record_line(item) {
+            Ok(line) => lines.push(line),
+            Err(e) => {
+                tracing::warn!(target: "plugin", plugin = &*plugin.name, "dropped an item of {url}: {e}")
+            }
+        }
+    }
+    lines
+}
+
+pub(crate) fn page_request(request: &PageRequest) -> Result<crawlbox_net::Request, FetchError> {
     to_net_request(wit::Request {
         method: request.method.clone(),
         url: request.url.clone(),
@@ -311,7 +326,7 @@ fn journal_failed(e: std::io::Error) -> Outcome {
     Outcome::OutputFailed(format!("writing the crawl journal failed: {e}"))
 }
 
-fn trap_outcome(
+pub(crate) fn trap_outcome(
     store: &mut wasmtime::Store<crate::state::PluginState>,
     trap: &wasmtime::Error,
 ) -> Outcome {
