@@ -225,9 +225,7 @@ async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCod
         eprint!("{}", summary::text(&reports, &client));
     }
     if let Some(path) = &common.stats {
-        let json = serde_json::to_string_pretty(&summary::json(&reports, &client))?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write the stats to {}", path.display()))?;
+        summary::write_json(path, &summary::json(&reports, &client))?;
     }
     Ok(
         if reports.iter().any(|r| r.outcome == Outcome::Interrupted) {
@@ -406,14 +404,18 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         json["failed_pages"] = report.failed_pages.into();
         json["resumed"] = report.resumed.into();
         json["pages_done_in_all"] = counts.done.into();
-        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
-            .with_context(|| format!("cannot write the stats to {}", path.display()))?;
+        summary::write_json(path, &json)?;
     }
-    Ok(match run.outcome {
+    Ok(exit_code(&run.outcome))
+}
+
+/// The exit code of a crawl or a worker: 0 done, 130 interrupted, 1 else.
+fn exit_code(outcome: &Outcome) -> ExitCode {
+    match outcome {
         Outcome::Interrupted => ExitCode::from(130),
         Outcome::Completed => ExitCode::SUCCESS,
         _ => ExitCode::from(1),
-    })
+    }
 }
 
 /// The first Ctrl-C stops the runs cleanly (records flushed, summary

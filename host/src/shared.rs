@@ -8,13 +8,13 @@ use std::io::Write;
 use anyhow::Context;
 use crawlbox_frontier_redis::RedisFrontier;
 use crawlbox_net::Client;
-use crawlbox_runtime::{Outcome, Plugin, RunReport, Runtime, WorkReport, WorkerOptions};
+use crawlbox_runtime::{Plugin, RunReport, Runtime, WorkReport, WorkerOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{CommonArgs, ExportArgs, SharedCrawlArgs, WorkerArgs};
 use crate::manifest::{Job, Manifest, WasmSource};
 use crate::output::{Output, PluginSink};
-use crate::{runtime, stop_on_ctrl_c, summary};
+use crate::{exit_code, runtime, stop_on_ctrl_c, summary};
 
 /// Connects to the crawl `name` at `url`.
 async fn connect(
@@ -166,14 +166,9 @@ async fn work(
                 "items": c.items, "duplicates": c.duplicates, "failed": c.failed,
             });
         }
-        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
-            .with_context(|| format!("cannot write the stats to {}", path.display()))?;
+        summary::write_json(path, &json)?;
     }
-    Ok(match run.outcome {
-        Outcome::Interrupted => ExitCode::from(130),
-        Outcome::Completed => ExitCode::SUCCESS,
-        _ => ExitCode::from(1),
-    })
+    Ok(exit_code(&run.outcome))
 }
 
 /// `crawlbox export`.

@@ -146,6 +146,13 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+/// Writes the stats JSON to `path` (`--stats`).
+pub fn write_json(path: &std::path::Path, json: &Value) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::write(path, serde_json::to_string_pretty(json)? + "\n")
+        .with_context(|| format!("cannot write the stats to {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::human_bytes;
