@@ -35,9 +35,11 @@ now() { date +%s.%N; }
 rate() { python3 -c "print(f'{$1 / ($3 - $2):.0f}')"; }
 
 for r in $(seq 1 "$repeats"); do
+    out=$(mktemp)
     t0=$(now)
-    "$crawlbox" crawl "$spider" --input-file "$input" "${grant[@]}" -o /dev/null
+    "$crawlbox" crawl "$spider" --input-file "$input" "${grant[@]}" -o "$out"
     t1=$(now)
+    rm -f "$out"
     echo "single process (in-memory frontier): $(rate "$pages" "$t0" "$t1") pages/s"
     for workers in 1 3; do
         name="bench-$r-$workers"

@@ -109,7 +109,8 @@ fn three_workers_one_killed_share_a_crawl_exactly_once_at_the_host_rate() {
     assert_eq!(urls.len(), PAGES, "no page twice, none missing");
 
     // The killed worker's pages were taken over; refetches are bounded by
-    // what it held (its concurrency, 8).
+    // what it held: pages in flight and commits under way, each at most its
+    // concurrency, 8.
     let survivors: Vec<Value> = stats[1..]
         .iter()
         .map(|s| serde_json::from_str(&std::fs::read_to_string(s).unwrap()).unwrap())
@@ -118,10 +119,10 @@ fn three_workers_one_killed_share_a_crawl_exactly_once_at_the_host_rate() {
     assert_eq!(crawl["done"], PAGES as u64, "{crawl}");
     assert_eq!(crawl["pending"], 0);
     assert_eq!(crawl["queued"], 0);
-    assert!(crawl["duplicates"].as_u64().unwrap() <= 8, "{crawl}");
+    assert!(crawl["duplicates"].as_u64().unwrap() <= 16, "{crawl}");
     let fetched = site.counters().requests();
     assert!(
-        (PAGES as u64..=PAGES as u64 + 8).contains(&fetched),
+        (PAGES as u64..=PAGES as u64 + 16).contains(&fetched),
         "{fetched} fetches for {PAGES} pages"
     );
     let survivors_pages: u64 = survivors.iter().map(|s| s["pages"].as_u64().unwrap()).sum();

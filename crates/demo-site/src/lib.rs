@@ -243,6 +243,7 @@ async fn serve(
         let open = counters.open_connections.fetch_add(1, Ordering::SeqCst) + 1;
         raise(&counters.peak_open_connections, open);
         let counters = counters.clone();
+        #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {

@@ -172,8 +172,39 @@ impl Runtime {
         let width = session.client().config().concurrency;
         let mut fetches: JoinSet<(Claimed, Result<crawlbox_net::Response, FetchError>)> =
             JoinSet::new();
+        // Commits run beside the next pages: a round trip to Redis per page
+        // would otherwise hold up the whole loop.
+        let mut commits: JoinSet<Result<Committed, crawlbox_frontier_redis::Error>> =
+            JoinSet::new();
         loop {
-            if fetches.len() < width {
+            while let Some(done) = commits.try_join_next() {
+                match done.expect("commit tasks do not panic") {
+                    Ok(committed) => tally.add(&committed),
+                    Err(e) => return redis_failed(e),
+                }
+            }
+            // At most `width` commits under way: a worker never holds more
+            // than twice its width of unacknowledged pages.
+            while commits.len() >= width
+                && let Some(done) = commits.join_next().await
+            {
+                match done.expect("commit tasks do not panic") {
+                    Ok(committed) => tally.add(&committed),
+                    Err(e) => return redis_failed(e),
+                }
+            }
+            // Claim in batches: when half the width is free.
+            if fetches.len() <= width / 2 {
+                if fetches.is_empty() {
+                    // Settle every commit before waiting for work or deciding
+                    // that the crawl is over.
+                    while let Some(done) = commits.join_next().await {
+                        match done.expect("commit tasks do not panic") {
+                            Ok(committed) => tally.add(&committed),
+                            Err(e) => return redis_failed(e),
+                        }
+                    }
+                }
                 // Wait for work only when there is nothing else to do.
                 let block = if fetches.is_empty() {
                     Duration::from_secs(1)
@@ -255,18 +286,37 @@ impl Runtime {
                 Err(message) => (Vec::new(), Vec::new(), Some(message)),
             };
             // The page, its items and its follow-ups commit together.
-            match frontier
-                .complete(&page, &items, follows, error.as_deref())
-                .await
-            {
-                Ok(completion) if completion.duplicate => tally.duplicates += 1,
-                Ok(_) => {
-                    tally.pages += 1;
-                    tally.failed += u64::from(error.is_some());
-                    tally.items += items.len() as u64;
-                }
-                Err(e) => return redis_failed(e),
-            }
+            let frontier = frontier.clone();
+            commits.spawn(async move {
+                let completion = frontier
+                    .complete(&page, &items, follows, error.as_deref())
+                    .await?;
+                Ok(Committed {
+                    duplicate: completion.duplicate,
+                    items: items.len() as u64,
+                    failed: error.is_some(),
+                })
+            });
+        }
+    }
+}
+
+/// A page committed by a worker.
+#[derive(Debug)]
+struct Committed {
+    duplicate: bool,
+    items: u64,
+    failed: bool,
+}
+
+impl Tally {
+    fn add(&mut self, committed: &Committed) {
+        if committed.duplicate {
+            self.duplicates += 1;
+        } else {
+            self.pages += 1;
+            self.failed += u64::from(committed.failed);
+            self.items += committed.items;
         }
     }
 }
