@@ -461,7 +461,7 @@ impl Session {
             let location = redirect_target(status, response.headers());
             let Some(location) = location else {
                 let (parts, body) = response.into_parts();
-                let body = body.collect().await?;
+                let body = read_to_end(body).await?;
                 elapsed += hop_started.elapsed();
                 return Ok(Response {
                     status: parts.status,
@@ -803,6 +803,22 @@ struct Limits {
     first_byte: Duration,
     timeout: Duration,
     between_bytes: Option<Duration>,
+}
+
+/// Reads a body into one buffer of its own, sized from the body's length
+/// when known: a single copy out of hyper's read buffer, and a `Bytes` that
+/// turns into the guest's `Vec<u8>` without another.
+async fn read_to_end(mut body: ResponseBody) -> Result<Bytes, FetchError> {
+    use http_body::Body as _;
+    let hint = body.size_hint();
+    let expected = hint.exact().unwrap_or(hint.lower()).min(16 * 1024 * 1024);
+    let mut buf = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// What a request is for.
