@@ -30,3 +30,7 @@ bench:
 # Latency mode: every client against a slow local server at C=64 and C=512.
 bench-latency:
     bench/latency.sh
+
+# Spider crawls over Redis: one worker vs three vs one process (the shared kit's nginx).
+bench-workers:
+    bench/workers.sh

@@ -438,3 +438,45 @@ fn ctrl_c_stops_cleanly_and_keeps_what_was_emitted() {
         "{stderr}"
     );
 }
+
+#[test]
+fn raw_wasi_http_calls_are_pooled_and_capped_too() {
+    let site = site(300, Duration::from_millis(2));
+    // One record per URL, an unreachable one among them.
+    let mut urls: Vec<String> = (0..150).map(|i| site.url(&format!("/page/{i}"))).collect();
+    urls.push(site.url("/status/404"));
+    urls.push("http://127.0.0.1:1/".to_owned());
+    let input = json!({ "urls": urls, "concurrency": 32, "client": "raw" }).to_string();
+    let run = run_on(
+        &site,
+        WASI_HTTP_FETCH,
+        &input,
+        &["--concurrency", "4", "--allow-host", "http://127.0.0.1:1"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 152);
+    let ok = run.records.iter().filter(|r| r["status"] == 200).count();
+    assert_eq!(ok, 150);
+    assert!(run.records.iter().any(|r| r["status"] == 404));
+    let failed: Vec<_> = run
+        .records
+        .iter()
+        .filter(|r| r["error"].is_string())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("ConnectionRefused"),
+        "{}",
+        failed[0]
+    );
+    assert!(
+        run.records
+            .iter()
+            .all(|r| r["status"] != 200 || r["bytes"].as_u64() > Some(300))
+    );
+    assert_eq!(site.counters().peak_in_flight(), 4);
+    assert!(site.counters().connections() <= 4);
+}

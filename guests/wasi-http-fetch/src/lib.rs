@@ -7,7 +7,11 @@
 //! `{"base": "http://127.0.0.1:8080", "path": "/page/{i}", "n": 1000, "concurrency": 16}`
 //! (`{i}` counts from 0 to n-1). With `"records": false` it emits one
 //! summary record instead of one per URL (for benchmarks):
-//! `{"requests", "ok", "errors", "bytes", "seconds"}`.
+//! `{"requests", "ok", "errors", "bytes", "seconds"}`. With
+//! `"client": "raw"` it makes the raw `wasi:http` calls itself instead of
+//! going through wstd (see `raw.rs`).
+
+mod raw;
 
 use crawlbox_guest::{Plugin, Result, bail, emit};
 use futures::StreamExt;
@@ -29,6 +33,17 @@ struct Input {
     /// One record per URL (default) or one summary.
     #[serde(default = "default_records")]
     records: bool,
+    /// `wstd` (default) or `raw`.
+    #[serde(default)]
+    client: Library,
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Library {
+    #[default]
+    Wstd,
+    Raw,
 }
 
 fn default_concurrency() -> usize {
@@ -60,54 +75,78 @@ struct Summary {
 
 struct WasiHttpFetch;
 
+/// Counts results and emits them (or, without records, the summary at the end).
+struct Results<'a> {
+    urls: &'a [String],
+    records: bool,
+    summary: Summary,
+}
+
+impl Results<'_> {
+    fn add(&mut self, index: usize, result: Result<(u16, usize), String>) -> Result<()> {
+        let url = &self.urls[index];
+        self.summary.requests += 1;
+        let record = match result {
+            Ok((status, bytes)) => {
+                self.summary.ok += usize::from((200..300).contains(&status));
+                self.summary.bytes += bytes;
+                Fetched {
+                    url,
+                    status: Some(status),
+                    bytes,
+                    error: None,
+                }
+            }
+            Err(err) => {
+                self.summary.errors += 1;
+                Fetched {
+                    url,
+                    status: None,
+                    bytes: 0,
+                    error: Some(err),
+                }
+            }
+        };
+        if self.records {
+            emit(&record)?;
+        }
+        Ok(())
+    }
+}
+
 impl Plugin for WasiHttpFetch {
     fn run(input: &str) -> Result<()> {
         let input: Input = crawlbox_guest::parse_input(input)?;
         let urls = urls(&input)?;
-        let records = input.records;
-        wstd::runtime::block_on(async move {
-            let started = std::time::Instant::now();
-            let client = Client::new();
-            let mut results = futures::stream::iter(urls.iter())
-                .map(|url| {
-                    let client = &client;
-                    async move { (url, get(client, url).await) }
-                })
-                .buffer_unordered(input.concurrency.max(1));
-            let mut summary = Summary::default();
-            while let Some((url, result)) = results.next().await {
-                summary.requests += 1;
-                let record = match result {
-                    Ok((status, bytes)) => {
-                        summary.ok += usize::from((200..300).contains(&status));
-                        summary.bytes += bytes;
-                        Fetched {
-                            url,
-                            status: Some(status),
-                            bytes,
-                            error: None,
-                        }
-                    }
-                    Err(err) => {
-                        summary.errors += 1;
-                        Fetched {
-                            url,
-                            status: None,
-                            bytes: 0,
-                            error: Some(err),
-                        }
-                    }
-                };
-                if records {
-                    emit(&record)?;
+        let mut results = Results {
+            urls: &urls,
+            records: input.records,
+            summary: Summary::default(),
+        };
+        let started = std::time::Instant::now();
+        match input.client {
+            Library::Raw => {
+                raw::fetch_all(&urls, input.concurrency, |i, result| results.add(i, result))?;
+            }
+            Library::Wstd => wstd::runtime::block_on(async {
+                let client = Client::new();
+                let mut done = futures::stream::iter(urls.iter().enumerate())
+                    .map(|(i, url)| {
+                        let client = &client;
+                        async move { (i, get(client, url).await) }
+                    })
+                    .buffer_unordered(input.concurrency.max(1));
+                while let Some((i, result)) = done.next().await {
+                    results.add(i, result)?;
                 }
-            }
-            if !records {
-                summary.seconds = started.elapsed().as_secs_f64();
-                emit(&summary)?;
-            }
-            Ok(())
-        })
+                Ok::<(), crawlbox_guest::Error>(())
+            })?,
+        }
+        if !results.records {
+            results.summary.seconds = started.elapsed().as_secs_f64();
+            emit(&results.summary)?;
+        }
+        Ok(())
     }
 }
 
