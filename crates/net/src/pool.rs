@@ -353,28 +353,37 @@ impl HostState {
                 return Some(Conn::H2(h2.clone()));
             }
         }
-        self.drop_stale(idle_timeout);
-        match self
+        // Idle connections are kept oldest first: the stale ones lead. (This
+        // runs for every request: no pass over every idle connection.)
+        let now = Instant::now();
+        let stale = self
+            .idle
+            .iter()
+            .take_while(|c| now.duration_since(c.since) >= idle_timeout)
+            .count();
+        self.idle.drain(..stale);
+        while let Some(i) = self
             .idle
             .iter()
             .rposition(|c| policy.check_ip(c.peer.ip).is_ok())
         {
-            Some(i) => {
-                let Idle { sender, peer, .. } = self.idle.remove(i);
-                Some(Conn::H1(sender, peer))
-            }
-            None => {
-                if !self.idle.is_empty() {
-                    self.idle.remove(0);
-                }
-                None
+            let Idle { sender, peer, .. } = self.idle.remove(i);
+            if !sender.is_closed() {
+                return Some(Conn::H1(sender, peer));
             }
         }
+        // None this session may use: make room for one it may.
+        if !self.idle.is_empty() {
+            self.idle.remove(0);
+        }
+        None
     }
 
+    /// Drops closed and stale idle connections (the periodic reaper).
     fn drop_stale(&mut self, idle_timeout: Duration) {
+        let now = Instant::now();
         self.idle
-            .retain(|c| !c.sender.is_closed() && c.since.elapsed() < idle_timeout);
+            .retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < idle_timeout);
     }
 }
 
