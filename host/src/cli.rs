@@ -71,20 +71,17 @@ pub struct WorkerArgs {
     #[command(flatten)]
     pub shared: SharedCrawlArgs,
 
-    /// The spider's input (JSON), as given to `crawlbox crawl` (default: null).
-    #[arg(long, value_name = "JSON")]
-    pub input: Option<String>,
-
     /// A manifest granting hosts and setting limits (the spider itself
     /// comes from Redis; give every worker the same grants).
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
-    /// Pages to fetch at most, over all workers (give every worker the same).
+    /// Pages to fetch at most, over all workers [default: the crawl's, as
+    /// given to `crawlbox crawl --redis`].
     #[arg(long, value_name = "N")]
     pub max_pages: Option<u64>,
 
-    /// Deepest page to fetch (give every worker the same).
+    /// Deepest page to fetch [default: the crawl's].
     #[arg(long, value_name = "N")]
     pub max_depth: Option<u32>,
 

@@ -42,6 +42,13 @@ pub async fn crawl(
 ) -> anyhow::Result<ExitCode> {
     let frontier = connect(url, name, limits).await?;
     let hash = frontier.publish_component(wasm).await?;
+    let recorded = frontier.record_limits().await?;
+    if recorded != limits {
+        tracing::warn!(
+            target: "crawlbox",
+            "the crawl {name:?} keeps the limits it was seeded with ({recorded:?}), not {limits:?}"
+        );
+    }
     tracing::info!(target: "crawlbox", "crawl {name:?} at {url}: spider {}", &hash[..16]);
     let options = WorkerOptions {
         consumer: worker_name(shared),
@@ -59,7 +66,18 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         max_pages: args.max_pages,
         max_depth: args.max_depth,
     };
-    let frontier = connect(&args.redis.redis, &args.redis.crawl, limits).await?;
+    let mut frontier = connect(&args.redis.redis, &args.redis.crawl, limits).await?;
+    // Without limits of its own, a worker takes the crawl's.
+    if args.max_pages.is_none() && args.max_depth.is_none() {
+        frontier.adopt_limits().await?;
+    } else if let Some(recorded) = frontier.recorded_limits().await?
+        && recorded != limits
+    {
+        tracing::warn!(
+            target: "crawlbox",
+            "this worker's limits {limits:?} differ from the crawl's {recorded:?}"
+        );
+    }
     let (hash, wasm) = frontier.component().await?;
     let manifest = match &args.manifest {
         Some(path) => Manifest::load(path)?,
@@ -71,7 +89,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         WasmSource::Embedded(wasm),
         &format!("spider-{}", &hash[..12]),
         &manifest,
-        args.input.clone(),
+        None,
         &[],
         &args.plugin,
     )?;

@@ -150,3 +150,33 @@ fn three_workers_one_killed_share_a_crawl_exactly_once_at_the_host_rate() {
     eprintln!("busiest 500 ms: {busiest} fetches (limit {most})");
     assert!(busiest <= most, "{busiest} fetches within 500 ms");
 }
+
+#[test]
+fn a_worker_adopts_the_limits_the_crawl_was_seeded_with() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let site = site(300, Duration::ZERO);
+    let grant = grant(&site);
+    let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
+    let mut args = vec![
+        "crawl",
+        EXAMPLE_SPIDER,
+        "--input",
+        &input,
+        "--max-pages",
+        "50",
+    ];
+    args.extend(["--redis", &url, "--crawl", "limited", "--seed-only"]);
+    args.extend(grant.iter().map(String::as_str));
+    let seed = crawlbox(&args);
+    assert_eq!(seed.code, 0, "{}", seed.stderr);
+
+    let mut args = vec!["worker", "--redis", &url, "--crawl", "limited", "-q"];
+    args.extend(grant.iter().map(String::as_str));
+    let work = crawlbox(&args);
+    assert_eq!(work.code, 0, "{}", work.stderr);
+    let export = crawlbox(&["export", "--redis", &url, "--crawl", "limited"]);
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    assert_eq!(export.records.len(), 50, "the crawl's --max-pages 50 held");
+    assert_eq!(site.counters().requests(), 50);
+}

@@ -293,9 +293,74 @@ impl RedisFrontier {
         &self.crawl
     }
 
-    /// The limits given to [`connect`](Self::connect).
+    /// The limits in force (given to [`connect`](Self::connect), or
+    /// [adopted](Self::adopt_limits) from the crawl).
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Records this connection's limits as the crawl's, unless the crawl has
+    /// limits already; returns the crawl's limits (the first recorded win).
+    /// The seeder calls this, so that workers can [adopt](Self::adopt_limits)
+    /// them instead of being given the same flags.
+    pub async fn record_limits(&self) -> Result<Limits, Error> {
+        let key = self.key("limits");
+        let mut conn = self.conn.clone();
+        let encode = |v: Option<u64>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("HSETNX")
+            .arg(&key)
+            .arg("max_pages")
+            .arg(encode(self.limits.max_pages))
+            .ignore()
+            .cmd("HSETNX")
+            .arg(&key)
+            .arg("max_depth")
+            .arg(encode(self.limits.max_depth.map(u64::from)))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(Error::redis("recording the crawl's limits"))?;
+        Ok(self.recorded_limits().await?.unwrap_or(self.limits))
+    }
+
+    /// The limits the crawl was seeded with, if it recorded any.
+    pub async fn recorded_limits(&self) -> Result<Option<Limits>, Error> {
+        let values: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.key("limits"))
+            .arg(&["max_pages", "max_depth"])
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(Error::redis("reading the crawl's limits"))?;
+        let decode = |v: &Option<String>| -> Result<Option<u64>, Error> {
+            match v.as_deref() {
+                None | Some("none") => Ok(None),
+                Some(n) => n
+                    .parse()
+                    .map(Some)
+                    .map_err(|e| Error::malformed("a recorded limit", e)),
+            }
+        };
+        if values.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let max_depth = decode(&values[1])?
+            .map(|d| u32::try_from(d).map_err(|e| Error::malformed("a recorded limit", e)))
+            .transpose()?;
+        Ok(Some(Limits {
+            max_pages: decode(&values[0])?,
+            max_depth,
+        }))
+    }
+
+    /// Uses the crawl's recorded limits from now on, if it has any; returns
+    /// the limits in force.
+    pub async fn adopt_limits(&mut self) -> Result<Limits, Error> {
+        if let Some(limits) = self.recorded_limits().await? {
+            self.limits = limits;
+        }
+        Ok(self.limits)
     }
 
     fn key(&self, name: &str) -> String {

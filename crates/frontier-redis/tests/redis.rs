@@ -676,3 +676,35 @@ fn page_requests_round_trip_through_offers() {
         (3, 2, "m")
     );
 }
+
+#[tokio::test]
+async fn workers_adopt_the_limits_the_crawl_was_seeded_with() {
+    let server = RedisServer::start();
+    let seeded = Limits {
+        max_pages: Some(100),
+        max_depth: Some(3),
+    };
+    let seeder = frontier(&server, "limits", seeded).await;
+    let mut worker = frontier(&server, "limits", Limits::default()).await;
+    assert_eq!(worker.recorded_limits().await.unwrap(), None);
+    assert_eq!(worker.adopt_limits().await.unwrap(), Limits::default());
+
+    assert_eq!(seeder.record_limits().await.unwrap(), seeded);
+    assert_eq!(worker.adopt_limits().await.unwrap(), seeded);
+    assert_eq!(worker.limits(), seeded);
+    // The first recorded limits win; "none" round-trips.
+    let late = frontier(&server, "limits", Limits::default()).await;
+    assert_eq!(late.record_limits().await.unwrap(), seeded);
+    let open = frontier(&server, "open", Limits::default()).await;
+    assert_eq!(open.record_limits().await.unwrap(), Limits::default());
+    assert_eq!(
+        open.recorded_limits().await.unwrap(),
+        Some(Limits::default())
+    );
+    // Adopted limits apply: depth 4 is too deep now.
+    let pushed = worker
+        .push(vec![Offer::get("http://example.com/deep").depth(4)])
+        .await
+        .unwrap();
+    assert_eq!(pushed, [Push::TooDeep]);
+}
