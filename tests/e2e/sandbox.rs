@@ -290,7 +290,11 @@ fn a_million_requests_stop_at_the_request_budget() {
     assert_outcome(&run, "completed", 0);
     let records = run.records_of("hostile");
     assert_eq!(records[0], &before("request-flood"));
-    assert_eq!(records[1]["ok"], 2000);
+    // The site's robots.txt is fetched once, by whichever of the two plugins
+    // asks first, and counts against that run's budget.
+    let ok = records[1]["ok"].as_u64().unwrap();
+    assert!(ok == 2000 || ok == 1999, "{ok} requests went through");
+    assert_eq!(site.counters().requests_for("/robots.txt"), 1);
     assert!(records[1]["denied"].as_u64().unwrap() > 0);
     assert!(
         records[1]["message"]
