@@ -180,3 +180,22 @@ fn a_worker_adopts_the_limits_the_crawl_was_seeded_with() {
     assert_eq!(export.records.len(), 50, "the crawl's --max-pages 50 held");
     assert_eq!(site.counters().requests(), 50);
 }
+
+#[test]
+fn an_unreachable_redis_is_one_clear_error() {
+    let port = crate::redis_support::free_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let run = crawlbox(&["export", "--redis", &url]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is redis-server running there"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("Connection refused").count(),
+        1,
+        "the cause once: {}",
+        run.stderr
+    );
+}

@@ -6,28 +6,28 @@
 pub enum Error {
     /// The Redis URL does not parse.
     #[error(
-        "invalid Redis URL {url}: {source}; expected redis://[:password@]host[:port][/db] \
+        "invalid Redis URL {url}: {cause}; expected redis://[:password@]host[:port][/db] \
          (or rediss:// for TLS, unix:///path for a socket)"
     )]
     BadUrl {
         /// The URL, its password masked.
         url: String,
-        /// Why.
-        #[source]
-        source: redis::RedisError,
+        /// Why (in the message already, so not a `source`: it would be
+        /// printed twice).
+        cause: redis::RedisError,
     },
 
     /// The first connection (and its `PING`) failed.
     #[error(
-        "cannot reach Redis at {url}: {source}; is redis-server running there, \
+        "cannot reach Redis at {url}: {cause}; is redis-server running there, \
          and does the URL name the right host, port and password?"
     )]
     Connect {
         /// The URL, its password masked.
         url: String,
-        /// Why.
-        #[source]
-        source: redis::RedisError,
+        /// Why (in the message already, so not a `source`: it would be
+        /// printed twice).
+        cause: redis::RedisError,
     },
 
     /// The server is too old for the commands this crate uses.
@@ -45,15 +45,15 @@ pub enum Error {
     /// A command failed after connecting (a lost connection is re-opened
     /// on the next call).
     #[error(
-        "Redis command failed ({what}): {source}; check that the server is up \
+        "Redis command failed ({what}): {cause}; check that the server is up \
          and reachable (a lost connection is retried on the next call)"
     )]
     Redis {
         /// Which operation.
         what: &'static str,
-        /// Why.
-        #[source]
-        source: redis::RedisError,
+        /// Why (in the message already, so not a `source`: it would be
+        /// printed twice).
+        cause: redis::RedisError,
     },
 
     /// The crawl name cannot be used in a key.
@@ -123,7 +123,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn redis(what: &'static str) -> impl FnOnce(redis::RedisError) -> Self {
-        move |source| Self::Redis { what, source }
+        move |cause| Self::Redis { what, cause }
     }
 
     pub(crate) fn malformed(what: &'static str, detail: impl ToString) -> Self {

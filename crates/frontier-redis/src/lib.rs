@@ -239,13 +239,13 @@ impl RedisFrontier {
             return Err(Error::BadCrawlName(crawl.to_owned()));
         }
         let shown = mask_password(url);
-        let client = redis::Client::open(url).map_err(|source| Error::BadUrl {
+        let client = redis::Client::open(url).map_err(|cause| Error::BadUrl {
             url: shown.clone(),
-            source,
+            cause,
         })?;
-        let connect_error = |source| Error::Connect {
+        let connect_error = |cause| Error::Connect {
             url: shown.clone(),
-            source,
+            cause,
         };
         let mut probe = client
             .get_multiplexed_async_connection_with_config(&blocking_config())
