@@ -137,22 +137,14 @@ impl Runtime {
         };
         // A resumed crawl does not start again: its frontier remembers.
         if frontier.is_new() {
-            let json = if input.json.trim().is_empty() {
-                "null"
-            } else {
-                &input.json
+            let requests = match start_requests(&spider, &mut store, input).await {
+                Ok(requests) => requests,
+                Err(outcome) => return outcome,
             };
-            match spider.call_start(&mut store, json).await {
-                Ok(Ok(requests)) => {
-                    for request in requests {
-                        if let Err(outcome) = offer(frontier, session, request, String::new(), 0, 0)
-                        {
-                            return outcome;
-                        }
-                    }
+            for request in requests {
+                if let Err(outcome) = offer(frontier, session, request, String::new(), 0, 0) {
+                    return outcome;
                 }
-                Ok(Err(message)) => return Outcome::Failed(message),
-                Err(trap) => return trap_outcome(&mut store, &trap),
             }
         }
         let width = session.client().config().concurrency;
@@ -174,38 +166,33 @@ impl Runtime {
                 return Outcome::Completed;
             };
             let (entry, result) = done.expect("fetch tasks do not panic");
-            let response = match result {
-                Ok(response) => response,
-                Err(err) => {
-                    tracing::warn!(target: "plugin", plugin = &*plugin.name, "{}: {err}", entry.request.url);
-                    progress.failed += 1;
-                    if let Err(e) = frontier.complete(&entry, &[], Some(&err.to_string())) {
-                        return journal_failed(e);
-                    }
-                    progress.pages += 1;
-                    continue;
-                }
-            };
-            let response = to_wit_response(response);
-            if fresh_instance {
+            if fresh_instance && result.is_ok() {
                 store = self.store(plugin, input, limits, session.clone(), sink.clone(), None);
                 spider = match pre.instantiate_async(&mut store).await {
                     Ok(spider) => spider,
                     Err(trap) => return trap_outcome(&mut store, &trap),
                 };
             }
-            let output = match spider.call_parse(&mut store, &response, &entry.meta).await {
+            let parsed = parse_page(
+                &spider,
+                &mut store,
+                plugin,
+                &entry.request.url,
+                result,
+                &entry.meta,
+            )
+            .await;
+            let output = match parsed {
                 Ok(Ok(output)) => output,
-                Ok(Err(message)) => {
-                    tracing::warn!(target: "plugin", plugin = &*plugin.name, "parse {}: {message}", entry.request.url);
+                Ok(Err(why)) => {
                     progress.failed += 1;
-                    if let Err(e) = frontier.complete(&entry, &[], Some(&message)) {
+                    if let Err(e) = frontier.complete(&entry, &[], Some(&why)) {
                         return journal_failed(e);
                     }
                     progress.pages += 1;
                     continue;
                 }
-                Err(trap) => return trap_outcome(&mut store, &trap),
+                Err(outcome) => return outcome,
             };
             let items = valid_items(plugin, &entry.request.url, output.items);
             for follow in output.follow {
@@ -241,6 +228,53 @@ struct Progress {
     pages: u64,
     failed: u64,
     items: u64,
+}
+
+/// Asks the spider for its start requests: `start` with the run's input
+/// (`null` when there is none). `Err`: the run ends so.
+pub(crate) async fn start_requests(
+    spider: &bindings::Spider,
+    store: &mut wasmtime::Store<crate::state::PluginState>,
+    input: &Input,
+) -> Result<Vec<wit::Request>, Outcome> {
+    let json = if input.json.trim().is_empty() {
+        "null"
+    } else {
+        &input.json
+    };
+    match spider.call_start(&mut *store, json).await {
+        Ok(Ok(requests)) => Ok(requests),
+        Ok(Err(message)) => Err(Outcome::Failed(message)),
+        Err(trap) => Err(trap_outcome(store, &trap)),
+    }
+}
+
+/// Hands a fetched page to the spider's `parse`. `Ok(Err(why))`: the page
+/// failed (its fetch or its `parse`; logged); `Err`: the spider trapped and
+/// the run ends so.
+pub(crate) async fn parse_page(
+    spider: &bindings::Spider,
+    store: &mut wasmtime::Store<crate::state::PluginState>,
+    plugin: &Plugin,
+    url: &str,
+    fetched: Result<crawlbox_net::Response, FetchError>,
+    meta: &str,
+) -> Result<Result<bindings::crawlbox::plugin::spider_types::ParseOutput, String>, Outcome> {
+    let response = match fetched {
+        Ok(response) => to_wit_response(response),
+        Err(err) => {
+            tracing::warn!(target: "plugin", plugin = &*plugin.name, "{url}: {err}");
+            return Ok(Err(err.to_string()));
+        }
+    };
+    match spider.call_parse(&mut *store, &response, meta).await {
+        Ok(Ok(output)) => Ok(Ok(output)),
+        Ok(Err(message)) => {
+            tracing::warn!(target: "plugin", plugin = &*plugin.name, "parse {url}: {message}");
+            Ok(Err(message))
+        }
+        Err(trap) => Err(trap_outcome(store, &trap)),
+    }
 }
 
 /// Queues a request a spider yielded, unless the run's policy denies it.

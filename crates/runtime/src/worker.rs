@@ -18,8 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::PluginKind;
-use crate::host::to_wit_response;
-use crate::spider::{admit, page_request, trap_outcome, valid_items};
+use crate::spider::{admit, page_request, parse_page, start_requests, trap_outcome, valid_items};
 use crate::{Input, Limits, Outcome, Plugin, RecordSink, Runtime};
 
 /// How a worker takes part in a crawl.
@@ -141,15 +140,9 @@ impl Runtime {
         if options.seed {
             match frontier.counts().await {
                 Ok(counts) if counts.seen == 0 => {
-                    let json = if input.json.trim().is_empty() {
-                        "null"
-                    } else {
-                        &input.json
-                    };
-                    let requests = match spider.call_start(&mut store, json).await {
-                        Ok(Ok(requests)) => requests,
-                        Ok(Err(message)) => return Outcome::Failed(message),
-                        Err(trap) => return trap_outcome(&mut store, &trap),
+                    let requests = match start_requests(&spider, &mut store, input).await {
+                        Ok(requests) => requests,
+                        Err(outcome) => return outcome,
                     };
                     let offers = requests
                         .into_iter()
@@ -245,26 +238,12 @@ impl Runtime {
             };
             let (page, result) = done.expect("fetch tasks do not panic");
             let url = page.entry.request.url.clone();
-            let outcome = match result {
-                Err(err) => {
-                    tracing::warn!(target: "plugin", plugin = &*plugin.name, "{url}: {err}");
-                    Err(err.to_string())
-                }
-                Ok(response) => {
-                    let response = to_wit_response(response);
-                    match spider
-                        .call_parse(&mut store, &response, &page.entry.meta)
-                        .await
-                    {
-                        Ok(Ok(output)) => Ok(output),
-                        Ok(Err(message)) => {
-                            tracing::warn!(target: "plugin", plugin = &*plugin.name, "parse {url}: {message}");
-                            Err(message)
-                        }
-                        Err(trap) => return trap_outcome(&mut store, &trap),
-                    }
-                }
-            };
+            let outcome =
+                match parse_page(&spider, &mut store, plugin, &url, result, &page.entry.meta).await
+                {
+                    Ok(outcome) => outcome,
+                    Err(outcome) => return outcome,
+                };
             let (items, follows, error) = match outcome {
                 Ok(output) => {
                     let items = valid_items(plugin, &url, output.items);
