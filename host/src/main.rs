@@ -288,16 +288,6 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         &args.plugin,
     )?;
     let common = &args.common;
-    let client = Client::new(common.client_config()?).context("invalid network settings")?;
-    let runtime = runtime(client.clone(), &common.cache)?;
-    let spider = runtime.load(&job.name, &job.wasm.bytes()?)?;
-    if !spider.is_spider() {
-        bail!(
-            "{} is not a spider (it does not export `start` and `parse` of \
-             crawlbox:plugin/spider): run it with `crawlbox run`",
-            args.spider.display()
-        );
-    }
     let limits = crawlbox_frontier::Limits {
         max_pages: args.max_pages,
         max_depth: args.max_depth,
@@ -314,6 +304,16 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
             common,
         )
         .await;
+    }
+    let client = Client::new(common.client_config()?).context("invalid network settings")?;
+    let runtime = runtime(client.clone(), &common.cache)?;
+    let spider = runtime.load(&job.name, &job.wasm.bytes()?)?;
+    if !spider.is_spider() {
+        bail!(
+            "{} is not a spider (it does not export `start` and `parse` of \
+             crawlbox:plugin/spider): run it with `crawlbox run`",
+            args.spider.display()
+        );
     }
     let mut frontier = match &args.state {
         Some(dir) => crawlbox_frontier::Frontier::open(dir, limits)
@@ -383,29 +383,21 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         elapsed: report.elapsed,
         stats: report.stats.clone(),
     };
-    if common.quiet {
-        if !run.outcome.is_success() {
-            eprintln!("crawlbox: {}: {}", run.plugin, run.outcome);
-        }
-    } else {
-        eprint!("{}", summary::text(std::slice::from_ref(&run), &client));
-        eprintln!(
-            "  pages              {} this run ({} failed){}; {} done, {} queued in all",
-            report.pages,
-            report.failed_pages,
-            if report.resumed { ", resumed" } else { "" },
-            counts.done,
-            counts.queued
-        );
-    }
-    if let Some(path) = &common.stats {
-        let mut json = summary::json(std::slice::from_ref(&run), &client);
-        json["pages"] = report.pages.into();
-        json["failed_pages"] = report.failed_pages.into();
-        json["resumed"] = report.resumed.into();
-        json["pages_done_in_all"] = counts.done.into();
-        summary::write_json(path, &json)?;
-    }
+    let pages = format!(
+        "  pages              {} this run ({} failed){}; {} done, {} queued in all",
+        report.pages,
+        report.failed_pages,
+        if report.resumed { ", resumed" } else { "" },
+        counts.done,
+        counts.queued
+    );
+    let fields = serde_json::json!({
+        "pages": report.pages,
+        "failed_pages": report.failed_pages,
+        "resumed": report.resumed,
+        "pages_done_in_all": counts.done,
+    });
+    summary::finish_crawl(common, common.quiet, &client, &run, &[pages], fields)?;
     Ok(exit_code(&run.outcome))
 }
 

@@ -40,6 +40,8 @@ pub async fn crawl(
     wasm: &[u8],
     common: &CommonArgs,
 ) -> anyhow::Result<ExitCode> {
+    // Refuse a component that is no spider before publishing it.
+    let loaded = load_spider(job, wasm, common)?;
     let frontier = connect(url, name, limits).await?;
     let hash = frontier.publish_component(wasm).await?;
     let recorded = frontier.record_limits().await?;
@@ -57,7 +59,7 @@ pub async fn crawl(
         reclaim_after: shared.reclaim_after,
         host_interval: common.per_host_delay,
     };
-    work(&frontier, job, wasm, &options, common).await
+    work(&frontier, job, loaded, &options, common).await
 }
 
 /// `crawlbox worker`.
@@ -100,16 +102,18 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         reclaim_after: args.shared.reclaim_after,
         host_interval: args.common.per_host_delay,
     };
-    work(&frontier, &job, wasm, &options, &args.common).await
+    let loaded = load_spider(&job, wasm, &args.common)?;
+    work(&frontier, &job, loaded, &options, &args.common).await
 }
 
-async fn work(
-    frontier: &RedisFrontier,
-    job: &Job,
-    wasm: &[u8],
-    options: &WorkerOptions,
-    common: &CommonArgs,
-) -> anyhow::Result<ExitCode> {
+/// A worker's client, runtime and spider.
+struct Loaded {
+    client: Client,
+    runtime: Runtime,
+    spider: Plugin,
+}
+
+fn load_spider(job: &Job, wasm: &[u8], common: &CommonArgs) -> anyhow::Result<Loaded> {
     // --per-host-delay becomes the crawl's shared schedule (see
     // WorkerOptions::host_interval); a local one on top would hold sends
     // past their shared slots, bunching them with other workers' sends.
@@ -122,8 +126,29 @@ async fn work(
     let spider: Plugin = runtime.load(&job.name, wasm)?;
     anyhow::ensure!(
         spider.is_spider(),
-        "the crawl's component is not a spider (no `start` and `parse` of crawlbox:plugin/spider)"
+        "{} is not a spider (it does not export `start` and `parse` of \
+         crawlbox:plugin/spider): run it with `crawlbox run`",
+        job.name
     );
+    Ok(Loaded {
+        client,
+        runtime,
+        spider,
+    })
+}
+
+async fn work(
+    frontier: &RedisFrontier,
+    job: &Job,
+    loaded: Loaded,
+    options: &WorkerOptions,
+    common: &CommonArgs,
+) -> anyhow::Result<ExitCode> {
+    let Loaded {
+        client,
+        runtime,
+        spider,
+    } = loaded;
     // Items go to Redis; what the spider `emit`s outside of them goes here.
     let sink = PluginSink::new(Output::open(common.out.as_deref())?, None);
     let session = client.session(job.session.clone());
@@ -150,42 +175,34 @@ async fn work(
         elapsed: report.elapsed,
         stats: report.stats.clone(),
     };
-    if common.quiet {
-        if !run.outcome.is_success() {
-            eprintln!("crawlbox: {}: {}", run.plugin, run.outcome);
-        }
-    } else if !options.seed_only {
-        eprint!("{}", summary::text(std::slice::from_ref(&run), &client));
-        eprintln!(
-            "  pages              {} by this worker ({} failed, {} taken over, {} duplicates)",
-            report.pages, report.failed_pages, report.reclaimed, report.duplicates
-        );
-        if let Some(c) = &counts {
-            eprintln!(
-                "  crawl {:<12} {} done, {} queued, {} pending, {} items, {} duplicates in all",
-                frontier.crawl(),
-                c.done,
-                c.queued,
-                c.pending,
-                c.items,
-                c.duplicates
-            );
-        }
+    let mut lines = vec![format!(
+        "  pages              {} by this worker ({} failed, {} taken over, {} duplicates)",
+        report.pages, report.failed_pages, report.reclaimed, report.duplicates
+    )];
+    let mut fields = serde_json::json!({
+        "pages": report.pages,
+        "failed_pages": report.failed_pages,
+        "reclaimed": report.reclaimed,
+        "duplicates": report.duplicates,
+    });
+    if let Some(c) = &counts {
+        lines.push(format!(
+            "  crawl {:<12} {} done, {} queued, {} pending, {} items, {} duplicates in all",
+            frontier.crawl(),
+            c.done,
+            c.queued,
+            c.pending,
+            c.items,
+            c.duplicates
+        ));
+        fields["crawl"] = serde_json::json!({
+            "done": c.done, "queued": c.queued, "pending": c.pending,
+            "items": c.items, "duplicates": c.duplicates, "failed": c.failed,
+        });
     }
-    if let Some(path) = &common.stats {
-        let mut json = summary::json(std::slice::from_ref(&run), &client);
-        json["pages"] = report.pages.into();
-        json["failed_pages"] = report.failed_pages.into();
-        json["reclaimed"] = report.reclaimed.into();
-        json["duplicates"] = report.duplicates.into();
-        if let Some(c) = &counts {
-            json["crawl"] = serde_json::json!({
-                "done": c.done, "queued": c.queued, "pending": c.pending,
-                "items": c.items, "duplicates": c.duplicates, "failed": c.failed,
-            });
-        }
-        summary::write_json(path, &json)?;
-    }
+    // Seeding alone has no summary to show, only a failure to report.
+    let quiet = common.quiet || options.seed_only;
+    summary::finish_crawl(common, quiet, &client, &run, &lines, fields)?;
     Ok(exit_code(&run.outcome))
 }
 

@@ -146,6 +146,36 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The end of a crawl or a worker's run: on stderr the summary and `lines`
+/// (unless `quiet`: then only a failure), and `--stats` with `fields` added.
+pub fn finish_crawl(
+    common: &crate::cli::CommonArgs,
+    quiet: bool,
+    client: &Client,
+    run: &RunReport,
+    lines: &[String],
+    fields: Value,
+) -> anyhow::Result<()> {
+    if quiet {
+        if !run.outcome.is_success() {
+            eprintln!("crawlbox: {}: {}", run.plugin, run.outcome);
+        }
+    } else {
+        eprint!("{}", text(std::slice::from_ref(run), client));
+        for line in lines {
+            eprintln!("{line}");
+        }
+    }
+    if let Some(path) = &common.stats {
+        let mut stats = json(std::slice::from_ref(run), client);
+        if let (Some(stats), Value::Object(fields)) = (stats.as_object_mut(), fields) {
+            stats.extend(fields);
+        }
+        write_json(path, &stats)?;
+    }
+    Ok(())
+}
+
 /// Writes the stats JSON to `path` (`--stats`).
 pub fn write_json(path: &std::path::Path, json: &Value) -> anyhow::Result<()> {
     use anyhow::Context;
