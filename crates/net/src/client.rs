@@ -17,7 +17,7 @@ use crate::fair::FairLimiter;
 use crate::politeness::Politeness;
 use crate::pool::{Conn, ConnCounters, HostKey, Pool};
 use crate::request::{check_headers, parse_url};
-use crate::robots::{MAX_ROBOTS_REDIRECTS, RobotsCache, Rules};
+use crate::robots::{MAX_ROBOTS_REDIRECTS, RobotsCache};
 use crate::text::decode_text;
 use crate::{
     ClientConfig, ConfigError, EgressPolicy, ErrorKind, FetchError, Request, Response, Stats,
@@ -606,6 +606,7 @@ impl Session {
         }
         let started = Instant::now();
         let deadline = started + limits.timeout;
+        let target = url;
         let url: Arc<str> = url.as_str().into();
         // Boxed: the connection state machine is large, and every request's
         // future is moved into the executor; a pointer moves cheaply.
@@ -633,7 +634,7 @@ impl Session {
                     .politeness
                     .observe(&key, response.status().as_u16(), started.elapsed());
                 if let Some(jar) = &self.jar {
-                    store_cookies(jar, response.headers(), &url);
+                    store_cookies(jar, response.headers(), target);
                 }
                 Ok(response.map(|incoming| {
                     ResponseBody::new(
@@ -831,45 +832,26 @@ enum Hop {
 }
 
 impl Session {
-    /// Fetches `key`'s robots.txt; `None` if this run was not allowed to
-    /// (nothing to learn about the site then).
-    fn fetch_robots<'a>(
-        &'a self,
-        key: &HostKey,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Rules>> + Send + 'a>> {
+    /// Fetches `key`'s robots.txt: its status and body.
+    fn fetch_robots<'a>(&'a self, key: &HostKey) -> RobotsFetch<'a> {
         let url = format!("{key}/robots.txt");
         Box::pin(async move {
-            let request = match Request::get(&url) {
-                Ok(request) => request,
-                Err(e) => return Rules::from_error(&e),
-            };
-            let agent = self
-                .client
-                .inner
-                .robots
-                .as_ref()
-                .map_or("crawlbox", |r| r.agent());
-            match self.fetch_following_redirects(request, Hop::Robots).await {
-                Ok(response) => {
-                    tracing::debug!(%url, status = %response.status, "robots.txt");
-                    Some(Rules::from_response(
-                        agent,
-                        response.status.as_u16(),
-                        &response.body,
-                    ))
-                }
-                Err(e) => {
-                    tracing::debug!(%url, "robots.txt: {e}");
-                    Rules::from_error(&e)
-                }
-            }
+            let response = self
+                .fetch_following_redirects(Request::get(&url)?, Hop::Robots)
+                .await;
+            tracing::debug!(%url, status = ?response.as_ref().map(|r| r.status), "robots.txt");
+            response.map(|r| (r.status.as_u16(), r.body))
         })
     }
 }
 
+/// A robots.txt fetch under way: boxed, as it runs inside the request
+/// machinery it is part of.
+type RobotsFetch<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<(u16, Bytes), FetchError>> + Send + 'a>>;
+
 /// Keeps the `Set-Cookie`s of a response to `url`.
-fn store_cookies(jar: &std::sync::Mutex<CookieStore>, headers: &HeaderMap, url: &str) {
-    let Ok(url) = Url::parse(url) else { return };
+fn store_cookies(jar: &std::sync::Mutex<CookieStore>, headers: &HeaderMap, url: &Url) {
     let cookies: Vec<_> = headers
         .get_all(header::SET_COOKIE)
         .iter()
@@ -879,7 +861,7 @@ fn store_cookies(jar: &std::sync::Mutex<CookieStore>, headers: &HeaderMap, url: 
     if !cookies.is_empty() {
         jar.lock()
             .expect("cookie jar lock")
-            .store_response_cookies(cookies.into_iter(), &url);
+            .store_response_cookies(cookies.into_iter(), url);
     }
 }
 

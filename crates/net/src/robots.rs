@@ -33,7 +33,7 @@ use crate::{ErrorKind, FetchError};
 /// before the next try.
 const UNREACHABLE_RETRY: Duration = Duration::from_secs(30);
 /// The most of a robots.txt that is read (RFC 9309 asks for at least 500 KiB).
-pub(crate) const MAX_ROBOTS_BYTES: usize = 500 * 1024;
+const MAX_ROBOTS_BYTES: usize = 500 * 1024;
 /// Redirects followed to reach a robots.txt (RFC 9309: at least five).
 pub(crate) const MAX_ROBOTS_REDIRECTS: u32 = 5;
 /// The longest `Crawl-delay` honoured.
@@ -41,7 +41,7 @@ const MAX_CRAWL_DELAY: Duration = Duration::from_secs(30);
 
 /// What a site's robots.txt says for this client's agent.
 #[derive(Debug)]
-pub(crate) enum Rules {
+enum Rules {
     /// No robots.txt (4xx): everything allowed.
     AllowAll,
     /// Parsed rules.
@@ -53,7 +53,7 @@ pub(crate) enum Rules {
 
 impl Rules {
     /// The rules of a robots.txt body.
-    pub(crate) fn parse(agent: &str, body: &[u8]) -> Self {
+    fn parse(agent: &str, body: &[u8]) -> Self {
         let body = &body[..body.len().min(MAX_ROBOTS_BYTES)];
         match Robot::new(agent, body) {
             Ok(robot) => Rules::Parsed(Box::new(robot)),
@@ -64,7 +64,7 @@ impl Rules {
     }
 
     /// `Crawl-delay`, capped.
-    pub(crate) fn crawl_delay(&self) -> Option<Duration> {
+    fn crawl_delay(&self) -> Option<Duration> {
         match self {
             Rules::Parsed(robot) => robot
                 .delay
@@ -123,7 +123,7 @@ impl Rules {
     /// What to make of a robots.txt fetch that failed with `err`: `None`
     /// when the failure says nothing about the site (the run's own policy
     /// or budget refused it), so nothing is cached.
-    pub(crate) fn from_error(err: &FetchError) -> Option<Self> {
+    fn from_error(err: &FetchError) -> Option<Self> {
         match err.kind {
             ErrorKind::Denied | ErrorKind::InvalidRequest | ErrorKind::DeniedByRobots => None,
             // An endless or over-long redirect chain: as if there were none.
@@ -133,7 +133,7 @@ impl Rules {
     }
 
     /// The rules for an answer with `status` and `body`.
-    pub(crate) fn from_response(agent: &str, status: u16, body: &[u8]) -> Self {
+    fn from_response(agent: &str, status: u16, body: &[u8]) -> Self {
         match status {
             200..=299 => Rules::parse(agent, body),
             400..=499 => Rules::AllowAll,
@@ -167,15 +167,11 @@ impl RobotsCache {
         }
     }
 
-    /// The product token robots.txt groups are matched against.
-    pub(crate) fn agent(&self) -> &str {
-        &self.agent
-    }
-
     /// Checks `url` (at `origin`) against that site's rules, getting them
-    /// with `fetch` first if no request has yet. `fetch` returns `None`
-    /// when its failure is not the site's (nothing is cached then and the
-    /// request goes on to meet its own refusal).
+    /// with `fetch` first if no request has yet: `fetch` answers the status
+    /// and body of the site's robots.txt, or why it could not get them (a
+    /// failure that is not the site's caches nothing, and the request goes
+    /// on to meet its own refusal).
     pub(crate) async fn check<F, Fut>(
         &self,
         origin: &HostKey,
@@ -184,7 +180,7 @@ impl RobotsCache {
     ) -> Result<Option<Duration>, FetchError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Option<Rules>>,
+        Fut: Future<Output = Result<(u16, bytes::Bytes), FetchError>>,
     {
         if url.path() == "/robots.txt" {
             return Ok(None);
@@ -204,7 +200,10 @@ impl RobotsCache {
         let rules = cell
             .get_or_try_init(|| async {
                 fresh = true;
-                fetch().await.ok_or(())
+                match fetch().await {
+                    Ok((status, body)) => Ok(Rules::from_response(&self.agent, status, &body)),
+                    Err(e) => Rules::from_error(&e).ok_or(()),
+                }
             })
             .await;
         match rules {
@@ -304,7 +303,7 @@ mod tests {
         let fetch = || async {
             fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::task::yield_now().await;
-            Some(Rules::from_response("crawlbox", 200, ROBOTS))
+            Ok((200, bytes::Bytes::from_static(ROBOTS)))
         };
         let (origin, a_url, b_url) = (origin(), url("/a"), url("/b"));
         let (a, b) = tokio::join!(
@@ -317,7 +316,9 @@ mod tests {
         // robots.txt itself is never checked.
         assert!(
             cache
-                .check(&origin, &url("/robots.txt"), || async { None })
+                .check(&origin, &url("/robots.txt"), || async {
+                    Err(FetchError::new(ErrorKind::Denied, "never asked"))
+                })
                 .await
                 .is_ok()
         );
@@ -326,10 +327,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn unreachable_is_tried_again_later() {
         let cache = RobotsCache::new("crawlbox");
-        let down = || async { Some(Rules::from_response("crawlbox", 500, b"")) };
+        let down = || async { Ok((500, bytes::Bytes::new())) };
         assert!(cache.check(&origin(), &url("/"), down).await.is_err());
         tokio::time::advance(UNREACHABLE_RETRY + Duration::from_secs(1)).await;
-        let up = || async { Some(Rules::AllowAll) };
+        let up = || async { Ok((404, bytes::Bytes::new())) };
         assert!(cache.check(&origin(), &url("/"), up).await.is_ok());
     }
 }
