@@ -333,7 +333,8 @@ async fn fetch_page(
                         break;
                     }
                 }
-                // Without the shared schedule, the local per-host delay still holds.
+                // The page then goes without a slot, logged (a worker runs no
+                // local per-host delay: see the host's `shared` module).
                 Err(e) => {
                     tracing::warn!(target: "crawlbox", "no shared send slot for {host}: {e}");
                     break;
