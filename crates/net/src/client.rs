@@ -265,7 +265,8 @@ impl Session {
     /// order of `requests`. An `Err` in `requests` (a request that could not
     /// be built) is passed through, and counted.
     ///
-    /// The whole batch runs on the network thread in one go.
+    /// The whole batch runs on the network thread in one go. To keep the
+    /// caps full while working through results, use a [`FetchQueue`](crate::FetchQueue).
     pub async fn fetch_many(
         &self,
         requests: Vec<Result<Request, FetchError>>,
@@ -297,6 +298,11 @@ impl Session {
                 .collect()
         })
         .await
+    }
+
+    /// The runtime of the client's network thread, if it has one.
+    pub(crate) fn network_handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.client.inner.network.as_ref().map(|n| &n.handle)
     }
 
     /// Runs `work` on the client's network thread, if it has one.
@@ -342,7 +348,7 @@ impl Session {
     }
 
     /// `fetch` on this thread: redirects, then retries, then decoding.
-    async fn fetch_here(&self, mut request: Request) -> Result<Response, FetchError> {
+    pub(crate) async fn fetch_here(&self, mut request: Request) -> Result<Response, FetchError> {
         let config = &self.client.inner.config;
         if let Some(how) = &request.text {
             how.validate().map_err(|e| self.refuse(e))?;
@@ -538,7 +544,7 @@ impl Session {
     }
 
     /// Counts an error found outside the request machinery and returns it.
-    fn refuse(&self, err: FetchError) -> FetchError {
+    pub(crate) fn refuse(&self, err: FetchError) -> FetchError {
         self.stats.record_error(err.kind);
         err
     }

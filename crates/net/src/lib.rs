@@ -39,7 +39,8 @@
 //! ```
 //!
 //! This crate knows nothing of WebAssembly: the runtime adapts guest calls to
-//! [`Session::fetch`] (buffered, redirects followed) and [`Session::send`]
+//! [`Session::fetch`] (buffered, redirects followed), [`Session::fetch_many`]
+//! (a batch), [`FetchQueue`] (results as they complete) and [`Session::send`]
 //! (streaming, for `wasi:http`).
 
 mod body;
@@ -53,6 +54,7 @@ pub mod policy;
 mod politeness;
 mod pool;
 mod proxy;
+mod queue;
 mod request;
 pub mod robots;
 mod stats;
@@ -63,6 +65,7 @@ pub use client::{Client, SendOptions, Session, SessionConfig};
 pub use config::{ClientConfig, ConfigError};
 pub use error::{ErrorKind, FetchError};
 pub use policy::{EgressPolicy, PolicyError};
+pub use queue::FetchQueue;
 pub use request::{FORBIDDEN_HEADERS, Request, Response, is_forbidden_header};
 pub use stats::{LatencySummary, Stats, StatsSnapshot};
 pub use text::{DecodedText, TextDecoding};

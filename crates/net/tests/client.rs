@@ -106,6 +106,87 @@ async fn global_cap_holds_for_slow_responses() {
 }
 
 #[tokio::test]
+async fn a_queue_hands_back_results_as_they_complete_under_the_cap() {
+    let site = site();
+    let client = client(ClientConfig {
+        concurrency: 4,
+        ..Default::default()
+    });
+    let session = client.session(SessionConfig::unrestricted());
+    let mut queue = session.queue();
+    assert_eq!(queue.push(Request::get(&site.url("/slow/300"))), 0);
+    for i in 1..=40 {
+        assert_eq!(queue.push(Request::get(&site.url("/slow/20"))), i);
+    }
+    assert_eq!(queue.push(Request::get("ftp://example.com/")), 41);
+    assert_eq!(queue.pending(), 42);
+
+    let mut order = Vec::new();
+    while queue.pending() > 0 {
+        let done = queue.next(8).await;
+        assert!((1..=8).contains(&done.len()), "{} results", done.len());
+        for (ticket, result) in done {
+            match ticket {
+                41 => assert_eq!(result.unwrap_err().kind, ErrorKind::InvalidRequest),
+                _ => assert_eq!(result.unwrap().status, 200),
+            }
+            order.push(ticket);
+        }
+    }
+    // The slow first request came back last: the others went past it.
+    assert_eq!(order.last(), Some(&0));
+    order.sort_unstable();
+    assert_eq!(order, (0..=41).collect::<Vec<u64>>());
+    assert!(queue.next(8).await.is_empty());
+    assert_eq!(site.counters().requests(), 41);
+    assert_eq!(site.counters().peak_in_flight(), 4);
+    let stats = session.stats().snapshot();
+    assert_eq!(stats.errors.get(&ErrorKind::InvalidRequest), Some(&1));
+    assert_eq!(stats.responses.get(&200), Some(&41));
+}
+
+#[tokio::test]
+async fn queued_requests_run_and_free_their_slots_between_calls() {
+    let site = site();
+    let client = client(ClientConfig {
+        concurrency: 2,
+        ..Default::default()
+    });
+    let session = client.session(SessionConfig::unrestricted());
+    let mut queue = session.queue();
+    queue.push(Request::get(&site.url("/small")));
+    queue.push(Request::get(&site.url("/small")));
+    // Both slots belong to the queue, and nobody calls `next`: the queued
+    // requests must still finish and give them back.
+    let other = tokio::time::timeout(
+        Duration::from_secs(10),
+        session.fetch(Request::get(&site.url("/page/1")).unwrap()),
+    )
+    .await
+    .expect("a fetch beside a queue gets a slot");
+    assert_eq!(other.unwrap().status, 200);
+    let mut done = queue.next(8).await;
+    done.extend(queue.next(8).await);
+    assert_eq!(done.len(), 2);
+    assert_eq!(queue.pending(), 0);
+
+    // Dropping a queue cancels what it holds, and frees the slots at once.
+    let mut queue = session.queue();
+    queue.push(Request::get(&site.url("/slow/20000")));
+    queue.push(Request::get(&site.url("/slow/20000")));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(site.counters().requests_for("/slow/20000"), 2);
+    drop(queue);
+    let after = tokio::time::timeout(
+        Duration::from_secs(10),
+        session.fetch(Request::get(&site.url("/small")).unwrap()),
+    )
+    .await
+    .expect("a dropped queue gives its slots back");
+    assert_eq!(after.unwrap().status, 200);
+}
+
+#[tokio::test]
 async fn sequential_requests_reuse_one_connection() {
     let site = site();
     let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
