@@ -37,6 +37,7 @@ const HOSTILE: &[(&str, &str)] = &[
     ("stack-overflow", "HOSTILE_STACK_OVERFLOW"),
     ("probe", "HOSTILE_PROBE"),
     ("request-flood", "HOSTILE_REQUEST_FLOOD"),
+    ("queue-flood", "HOSTILE_QUEUE_FLOOD"),
     ("stdout-flood", "HOSTILE_STDOUT_FLOOD"),
     ("bad-emit", "HOSTILE_BAD_EMIT"),
     ("forbidden-headers", "HOSTILE_FORBIDDEN_HEADERS"),

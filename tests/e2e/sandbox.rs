@@ -307,6 +307,43 @@ fn a_million_requests_stop_at_the_request_budget() {
 }
 
 #[test]
+fn a_fetch_queue_refuses_a_flood_and_a_dropped_one_cancels_its_requests() {
+    let site = site(300, Duration::ZERO);
+    let manifest = format!(
+        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
+        site.base_url()
+    );
+    let run = attack(
+        &site,
+        guests::HOSTILE_QUEUE_FLOOD,
+        json!({ "url": site.url("/small") }),
+        &manifest,
+    );
+    assert_outcome(&run, "completed", 0);
+    let records = run.records_of("hostile");
+    assert_eq!(records[0], &before("queue-flood"));
+    let report = records[1];
+    let refused = report["refused"].as_str().unwrap();
+    assert!(
+        refused.contains("at most 65536") && refused.contains("take results with `next`"),
+        "{refused}"
+    );
+    // The refused push added nothing: the next one starts at ticket 0.
+    assert_eq!(report["pending_after_refusal"], 0);
+    assert_eq!(report["first_ticket"], 0);
+    let taken = report["taken"].as_u64().unwrap();
+    assert!(taken >= 100, "{report}");
+    assert_eq!(report["pending"].as_u64().unwrap(), 60_000 - taken);
+    // The queue was dropped with ~59900 requests in it: they never ran.
+    let sent = site.counters().requests_for("/small");
+    assert!(
+        sent < 5_000,
+        "{sent} of the queue's requests reached the site"
+    );
+    assert_good_unaffected(&run);
+}
+
+#[test]
 fn a_gigabyte_to_stdout_is_cut_to_the_log_limit() {
     let site = site(300, Duration::ZERO);
     let run = attack(&site, guests::HOSTILE_STDOUT_FLOOD, json!(null), "");

@@ -266,14 +266,178 @@ pub fn fetch(request: impl Into<Request>) -> Result<Response, FetchError> {
 /// Fetches many requests concurrently under the host's caps, in one call to
 /// the host. Results come back in the order of `requests`.
 ///
-/// This is the fast path. Batches of a few hundred requests work best: the
-/// host keeps at most its concurrency cap in flight anyway, and every
-/// response of a batch is held in memory until the call returns.
+/// Batches of a few hundred requests work best: the host keeps at most its
+/// concurrency cap in flight anyway, and every response of a batch is held
+/// in memory until the call returns. The caps drain at the end of each
+/// batch; [`fetch_unordered`] and [`FetchQueue`] keep them full.
 pub fn fetch_all<R: Into<Request>>(
     requests: impl IntoIterator<Item = R>,
 ) -> Vec<Result<Response, FetchError>> {
     let requests: Vec<Request> = requests.into_iter().map(Into::into).collect();
     host::fetch_all(&requests)
+}
+
+/// Fetches `requests` concurrently under the host's caps and hands back
+/// each result as it completes, with the request's index in `requests`.
+///
+/// Unlike [`fetch_all`], results come back while the rest are still in
+/// flight, so the host keeps its caps full while the plugin works. Push
+/// more requests (the links a page leads to) on the returned
+/// [`FetchQueue`] as you go.
+///
+/// ```no_run
+/// # fn demo(urls: Vec<String>) {
+/// for (index, result) in crawlbox_guest::fetch_unordered(&urls) {
+///     match result {
+///         Ok(resp) => println!("{}: {} bytes", urls[index as usize], resp.body.len()),
+///         Err(err) => println!("{}: {err}", urls[index as usize]),
+///     }
+/// }
+/// # }
+/// ```
+pub fn fetch_unordered<R: Into<Request>>(requests: impl IntoIterator<Item = R>) -> FetchQueue {
+    let mut queue = FetchQueue::new();
+    queue.extend(requests);
+    queue
+}
+
+/// Requests in flight whose results come back as they complete (the host's
+/// `fetch-queue`).
+///
+/// [`push`](Self::push) requests, take `(ticket, result)` pairs by
+/// iterating; tickets count pushes from 0. At most the host's concurrency
+/// of a queue's requests run at once, the rest wait in order. Pushed
+/// requests go to the host on the next call to [`Iterator::next`] or
+/// [`flush`](Self::flush), many per call (up to 4096 wait in the host, any
+/// more in the plugin); results come back up to
+/// [`with_batch`](Self::with_batch) per call. Dropping the queue cancels
+/// what it still holds.
+///
+/// ```no_run
+/// # fn demo() -> crawlbox_guest::Result<()> {
+/// use crawlbox_guest::{FetchQueue, Request};
+///
+/// let mut queue = FetchQueue::new();
+/// queue.push(Request::get("https://example.com/"));
+/// while let Some((_ticket, result)) = queue.next() {
+///     let page = result?;
+///     for link in page.text().lines().filter(|l| l.starts_with("https://example.com/")) {
+///         queue.push(link);
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct FetchQueue {
+    queue: host::FetchQueue,
+    /// Pushed, not yet sent to the host.
+    unsent: std::collections::VecDeque<(u64, Request)>,
+    /// Sent to the host, results not yet taken from it.
+    in_host: usize,
+    /// Taken from the host, not yet handed out.
+    ready: std::collections::VecDeque<(u64, Result<Response, FetchError>)>,
+    next_ticket: u64,
+    batch: u32,
+}
+
+/// Requests the SDK keeps in the host's `fetch-queue` at most; the rest wait
+/// in the plugin's memory (under its memory limit) until there is room.
+/// Far more than any concurrency cap, so the host never waits for them.
+const IN_HOST: usize = 4096;
+
+impl FetchQueue {
+    /// An empty queue that takes up to 64 results per call to the host.
+    pub fn new() -> Self {
+        Self::with_batch(64)
+    }
+
+    /// An empty queue that takes up to `batch` results (at least 1) per
+    /// call to the host. Larger batches mean fewer calls but more
+    /// responses held in memory at once; 32-256 work well.
+    pub fn with_batch(batch: u32) -> Self {
+        FetchQueue {
+            queue: host::FetchQueue::new(),
+            unsent: Default::default(),
+            in_host: 0,
+            ready: Default::default(),
+            next_ticket: 0,
+            batch: batch.max(1),
+        }
+    }
+
+    /// Adds a request and returns its ticket (0 for the first, then 1, 2, …).
+    pub fn push(&mut self, request: impl Into<Request>) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.unsent.push_back((ticket, request.into()));
+        ticket
+    }
+
+    /// Adds requests, in order, and returns their tickets.
+    pub fn extend<R: Into<Request>>(
+        &mut self,
+        requests: impl IntoIterator<Item = R>,
+    ) -> std::ops::Range<u64> {
+        let first = self.next_ticket;
+        for request in requests {
+            self.push(request);
+        }
+        first..self.next_ticket
+    }
+
+    /// Requests pushed whose results have not been handed out yet.
+    pub fn pending(&self) -> usize {
+        self.unsent.len() + self.in_host + self.ready.len()
+    }
+
+    /// Sends the requests pushed so far to the host (up to 4096 in the host
+    /// at once), so they start now rather than at the next [`Iterator::next`].
+    pub fn flush(&mut self) {
+        let room = IN_HOST.saturating_sub(self.in_host);
+        let count = self.unsent.len().min(room);
+        if count == 0 {
+            return;
+        }
+        let (tickets, requests): (Vec<u64>, Vec<Request>) = self.unsent.drain(..count).unzip();
+        match self.queue.push(&requests) {
+            Ok(_) => self.in_host += count,
+            // Not expected (the SDK keeps within the limit), but nothing is
+            // lost: each request comes back with the host's reason.
+            Err(reason) => self.ready.extend(
+                tickets
+                    .into_iter()
+                    .map(|ticket| (ticket, Err(FetchError::Denied(reason.clone())))),
+            ),
+        }
+    }
+}
+
+impl Default for FetchQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Iterator for FetchQueue {
+    type Item = (u64, Result<Response, FetchError>);
+
+    /// The next complete request, waiting for one if none is; `None` when
+    /// nothing is pending.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() {
+            self.flush();
+            if self.ready.is_empty() && self.in_host > 0 {
+                let done = self.queue.next(self.batch);
+                self.in_host -= done.len();
+                self.ready.extend(done);
+            }
+        }
+        self.ready.pop_front()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.pending(), Some(self.pending()))
+    }
 }
 
 /// Why [`emit`] failed.

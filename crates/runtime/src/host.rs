@@ -1,6 +1,7 @@
 //! `crawlbox:plugin/host`: the interface crawlbox adds to WASI.
 
-use crawlbox_net::{ErrorKind, FetchError, Session};
+use crawlbox_net::{ErrorKind, FetchError, FetchQueue, Session};
+use wasmtime::component::Resource;
 
 use crate::state::PluginState;
 
@@ -10,11 +11,17 @@ wasmtime::component::bindgen!({
     imports: {
         "crawlbox:plugin/host.fetch": async,
         "crawlbox:plugin/host.fetch-all": async,
+        "crawlbox:plugin/host.[constructor]fetch-queue": trappable | tracing,
+        "crawlbox:plugin/host.[method]fetch-queue.push": trappable | tracing,
+        "crawlbox:plugin/host.[method]fetch-queue.pending": trappable | tracing,
+        "crawlbox:plugin/host.[method]fetch-queue.next": async | trappable | tracing,
+        "crawlbox:plugin/host.[drop]fetch-queue": trappable | tracing,
         "crawlbox:plugin/host.emit": trappable,
         default: tracing,
     },
     exports: { default: async },
     with: {
+        "crawlbox:plugin/host.fetch-queue": crawlbox_net::FetchQueue,
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:io": wasmtime_wasi::p2::bindings::io,
         "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
@@ -55,6 +62,67 @@ impl wit::Host for PluginState {
             wit::Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
             wit::Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
         }
+    }
+}
+
+/// Requests a `fetch-queue` may hold whose results were not taken. A queue
+/// holds requests in host memory, outside the plugin's memory limit.
+pub const MAX_QUEUED: usize = 65_536;
+
+impl wit::HostFetchQueue for PluginState {
+    fn new(&mut self) -> wasmtime::Result<Resource<FetchQueue>> {
+        Ok(self.table.push(self.session.queue())?)
+    }
+
+    fn push(
+        &mut self,
+        queue: Resource<FetchQueue>,
+        reqs: Vec<wit::Request>,
+    ) -> wasmtime::Result<Result<u64, String>> {
+        let queue = self.table.get_mut(&queue)?;
+        if queue.pending().saturating_add(reqs.len()) > MAX_QUEUED {
+            return Ok(Err(format!(
+                "a fetch-queue holds at most {MAX_QUEUED} requests whose results were not \
+                 taken; it holds {} and {} more were pushed: take results with `next` first",
+                queue.pending(),
+                reqs.len()
+            )));
+        }
+        let mut requests = reqs.into_iter();
+        let Some(first) = requests.next() else {
+            return Ok(Ok(queue.next_ticket()));
+        };
+        let ticket = queue.push(to_net_request(first));
+        for req in requests {
+            queue.push(to_net_request(req));
+        }
+        Ok(Ok(ticket))
+    }
+
+    fn pending(&mut self, queue: Resource<FetchQueue>) -> wasmtime::Result<u32> {
+        let pending = self.table.get(&queue)?.pending();
+        Ok(u32::try_from(pending).unwrap_or(u32::MAX))
+    }
+
+    async fn next(
+        &mut self,
+        queue: Resource<FetchQueue>,
+        max: u32,
+    ) -> wasmtime::Result<Vec<(u64, Result<wit::Response, wit::FetchError>)>> {
+        let done = self
+            .table
+            .get_mut(&queue)?
+            .next(usize::try_from(max).unwrap_or(usize::MAX))
+            .await;
+        Ok(done
+            .into_iter()
+            .map(|(ticket, result)| (ticket, result.map(to_wit_response).map_err(to_wit_error)))
+            .collect())
+    }
+
+    fn drop(&mut self, queue: Resource<FetchQueue>) -> wasmtime::Result<()> {
+        self.table.delete(queue)?;
+        Ok(())
     }
 }
 
