@@ -133,10 +133,12 @@ fn a_slow_endpoint_times_out_and_the_run_goes_on() {
     let run = run_on(&site, EXAMPLE_CRAWLER, &input, &["--timeout", "300ms"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.records.len(), 5);
-    let slow = &run.records[0];
+    // Pages come back as they complete: the four others went past the
+    // hanging one.
+    let slow = &run.records[4];
     assert_eq!(slow["url"], site.url("/slow/5000"));
     assert_eq!(slow["error"], "timeout", "{slow}");
-    assert!(run.records[1..].iter().all(|r| r["status"] == 200));
+    assert!(run.records[..4].iter().all(|r| r["status"] == 200));
     // Timeouts are retried (twice by default), then reported.
     assert!(
         run.stderr.contains("errors             timeout: 3"),
@@ -314,7 +316,12 @@ fn a_manifest_beside_the_plugin_grants_and_limits() {
     assert_eq!(run.records.len(), 30);
     let fetched = run.records.iter().filter(|r| r["status"] == 200).count();
     assert_eq!(fetched, 19);
-    assert!(run.records.iter().skip(19).all(|r| r["error"] == "denied"));
+    let denied = run
+        .records
+        .iter()
+        .filter(|r| r["error"] == "denied")
+        .count();
+    assert_eq!(denied, 11);
     assert_eq!(site.counters().requests(), 19);
     assert_eq!(site.counters().requests_for("/robots.txt"), 1);
 

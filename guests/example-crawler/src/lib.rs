@@ -1,14 +1,15 @@
 //! crawlbox's example plugin: a breadth-first, same-site crawler.
 //!
 //! Input: `{"start": ["http://host/"], "max_pages": 100, "batch": 32}`.
-//! From the start URLs it fetches pages in batches through `fetch-all` (the
-//! host runs each batch concurrently under its caps), parses the HTML,
-//! follows links that stay on a start URL's host, and emits one record per
-//! page: `{"url", "status", "title", "links"}` (or `{"url", "error"}`).
+//! From the start URLs it fetches pages through a `fetch-queue` (the host
+//! runs them concurrently under its caps and hands each back as it
+//! completes), parses the HTML, pushes the links that stay on a start URL's
+//! host onto the same queue, and emits one record per page:
+//! `{"url", "status", "title", "links"}` (or `{"url", "error"}`).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
-use crawlbox_guest::{Plugin, Request, Result, bail, emit, fetch_all, info};
+use crawlbox_guest::{FetchQueue, Plugin, Request, Result, bail, emit, info};
 use scraper::{Html, Selector};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -21,7 +22,7 @@ struct Input {
     /// Pages to fetch at most. Default: 100.
     #[serde(default = "default_max_pages")]
     max_pages: usize,
-    /// Pages per `fetch-all` call. Default: 32.
+    /// Responses taken from the host per call, at most. Default: 32.
     #[serde(default = "default_batch")]
     batch: usize,
 }
@@ -57,7 +58,13 @@ impl Plugin for Crawler {
         if input.start.is_empty() {
             bail!("input.start is empty: give at least one URL to start from");
         }
-        let mut frontier = Frontier::default();
+        let batch = u32::try_from(input.batch.max(1)).unwrap_or(u32::MAX);
+        let mut frontier = Frontier {
+            queue: FetchQueue::with_batch(batch),
+            urls: Vec::new(),
+            seen: HashSet::new(),
+            hosts: HashSet::new(),
+        };
         for start in &input.start {
             let url = Url::parse(start)?;
             frontier
@@ -65,39 +72,31 @@ impl Plugin for Crawler {
                 .insert(url.host_str().unwrap_or_default().to_owned());
             frontier.push(url, input.max_pages);
         }
-        let batch_size = input.batch.max(1);
         let mut crawled = 0;
-        while !frontier.queue.is_empty() {
-            let batch: Vec<Url> = frontier
-                .queue
-                .drain(..batch_size.min(frontier.queue.len()))
-                .collect();
-            let results = fetch_all(batch.iter().map(|u| Request::get(u.as_str())));
-            for (url, result) in batch.iter().zip(results) {
-                crawled += 1;
-                match result {
-                    Ok(resp) => {
-                        let (title, links) = if is_html(resp.header("content-type")) {
-                            parse(&resp.text(), &resp.url)
-                        } else {
-                            (None, Vec::new())
-                        };
-                        emit(&Page {
-                            url: &resp.url,
-                            status: resp.status,
-                            title,
-                            links: links.len(),
-                        })?;
-                        for link in links {
-                            frontier.push(link, input.max_pages);
-                        }
+        while let Some((ticket, result)) = frontier.queue.next() {
+            crawled += 1;
+            match result {
+                Ok(resp) => {
+                    let (title, links) = if is_html(resp.header("content-type")) {
+                        parse(&resp.text(), &resp.url)
+                    } else {
+                        (None, Vec::new())
+                    };
+                    emit(&Page {
+                        url: &resp.url,
+                        status: resp.status,
+                        title,
+                        links: links.len(),
+                    })?;
+                    for link in links {
+                        frontier.push(link, input.max_pages);
                     }
-                    Err(err) => emit(&Failure {
-                        url: url.as_str(),
-                        error: err.kind(),
-                        message: err.message(),
-                    })?,
                 }
+                Err(err) => emit(&Failure {
+                    url: frontier.url(ticket),
+                    error: err.kind(),
+                    message: err.message(),
+                })?,
             }
         }
         info!(
@@ -110,10 +109,12 @@ impl Plugin for Crawler {
 
 crawlbox_guest::export_plugin!(Crawler);
 
-/// URLs to visit, in breadth-first order, each at most once.
-#[derive(Default)]
+/// URLs to visit, each at most once, in the order found.
 struct Frontier {
-    queue: VecDeque<Url>,
+    /// Requests in flight or waiting, ticket by ticket.
+    queue: FetchQueue,
+    /// The URL of each ticket.
+    urls: Vec<String>,
     seen: HashSet<String>,
     /// Hosts the crawl stays on.
     hosts: HashSet<String>,
@@ -127,8 +128,17 @@ impl Frontier {
             return;
         }
         if self.seen.insert(url.as_str().to_owned()) {
-            self.queue.push_back(url);
+            let ticket = self.queue.push(Request::get(url.as_str()));
+            debug_assert_eq!(ticket as usize, self.urls.len());
+            self.urls.push(url.into());
         }
+    }
+
+    fn url(&self, ticket: u64) -> &str {
+        usize::try_from(ticket)
+            .ok()
+            .and_then(|i| self.urls.get(i))
+            .map_or("", String::as_str)
     }
 }
 
