@@ -5,9 +5,11 @@
 #
 # Clients added to the kit's (EXTRA):
 #   crawlbox-batch       guests/batch-fetch over host fetch-all          (target >= 0.9x native-hyper)
+#   crawlbox-queue       the same guest over a host fetch-queue: results as they complete
 #   crawlbox-wasi-http   guests/wasi-http-fetch over standard wasi:http  (target >= 0.6x native-hyper)
 #   crawlbox-wasi-http-raw  the same guest, raw wasi:http calls (no wstd)
 #   crawlbox-batch-h2c   batch over HTTP/2 prior knowledge (:18081)      (target >= 0.8x native-hyper-h2)
+#   crawlbox-queue-h2c   queue over HTTP/2 prior knowledge
 #   crawlbox-command     guests/http-command, a plain wasi:cli command, under crawlbox
 #   wasmtime-stock       the same command under `wasmtime run -S http` (bench/setup-wasmtime.sh, cached)
 #
@@ -24,9 +26,11 @@ kit="${BENCH_KIT:-$root/../shared/bench}"
 c="$root/bench/crawlbox-client"
 w="$root/bench/wasmtime-client"
 extra="crawlbox-batch=$c --variant batch -n {n} -c {c} -b {h1} -p {path}"
+extra+=";crawlbox-queue=$c --variant queue -n {n} -c {c} -b {h1} -p {path}"
 extra+=";crawlbox-wasi-http=$c --variant wasi-http -n {n} -c {c} -b {h1} -p {path}"
 extra+=";crawlbox-wasi-http-raw=$c --variant wasi-http-raw -n {n} -c {c} -b {h1} -p {path}"
 extra+=";crawlbox-batch-h2c=$c --variant batch-h2c -n {n} -c {c} -b {h2} -p {path}"
+extra+=";crawlbox-queue-h2c=$c --variant queue-h2c -n {n} -c {c} -b {h2} -p {path}"
 extra+=";crawlbox-command=$w crawlbox -n {n} -c {c} -b {h1} -p {path}"
 extra+=";wasmtime-stock=$w stock -n {n} -c {c} -b {h1} -p {path}"
 if [[ -n "${EXTRA:-}" ]]; then extra+=";$EXTRA"; fi
