@@ -4,6 +4,8 @@
   ratios.py SUMMARY            each crawlbox variant (and stock wasmtime) against
                                native hyper and aiohttp, per concurrency: ratio of
                                medians [median of per-repetition ratios], same run
+  ratios.py --markdown SUMMARY
+                               the same as a RESULTS.md table, baselines first
   ratios.py --latency MS SUMMARY
                                every client against the ideal C / delay, with its
                                CPU seconds and peak RSS (from bench/measure)
@@ -54,6 +56,34 @@ def ratios(path):
             print("  ".join(parts))
 
 
+def markdown(path):
+    summary, results = load(path)
+    by = summary["by_client"]
+    meta = summary["meta"]
+    bases = ("native-hyper", "native-hyper-h2", "aiohttp")
+    print(f"\n`{meta['path']}` (N={meta['n']}, REPEATS={meta['repeats']}):\n")
+    print("| client | C | rps | " + " | ".join(f"÷ {b}" for b in bases) + " | conns/run | errors |")
+    print("|---|---|---|" + "---|" * len(bases) + "---|---|")
+    order = [b for b in bases if b in by] + [c for c in by if c not in bases]
+    for name in order:
+        for conc in meta["concurrency"]:
+            s = by[name].get(str(conc))
+            if not s:
+                continue
+            cells = []
+            for base in bases:
+                b = by.get(base, {}).get(str(conc))
+                if name in bases or not b or not b["median_rps"]:
+                    cells.append("")
+                    continue
+                p = paired(results, name, base, conc)
+                cells.append(f"{s['median_rps'] / b['median_rps']:.2f}" + (f" [{p:.2f}]" if p else ""))
+            conns = sorted(set(s["conns"]))
+            conns = ",".join(map(str, s["conns"])) if len(conns) > 1 else (str(conns[0]) if conns else "-")
+            print(f"| {name} | {conc} | {s['median_rps']:,.0f} | " + " | ".join(cells)
+                  + f" | {conns} | {s['errors']:,} |")
+
+
 def latency(delay_ms, path):
     summary, results = load(path)
     meta = summary["meta"]
@@ -72,7 +102,9 @@ def latency(delay_ms, path):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--latency":
+    if sys.argv[1] == "--markdown":
+        markdown(sys.argv[2])
+    elif sys.argv[1] == "--latency":
         latency(int(sys.argv[2]), sys.argv[3])
     else:
         ratios(sys.argv[1])
