@@ -86,7 +86,9 @@ async fn drive(
         let session = session.clone();
         async move {
             let result = match request {
-                Ok(request) => session.fetch_here(request).await,
+                // Boxed: the whole fetch is ~3 KiB of future, which would
+                // otherwise be copied each time this one moves.
+                Ok(request) => Box::pin(session.fetch_here(request)).await,
                 Err(err) => Err(session.refuse(err)),
             };
             (ticket, result)
