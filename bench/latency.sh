@@ -24,6 +24,7 @@ extras=(
     --extra "aiohttp=$m $state/venv/bin/python $kit/clients/aiohttp_client.py -n {n} -c {c} -b {h1} -p {path}"
     --extra "native-hyper=$m $state/native-target/release/native-client --client hyper -n {n} -c {c} -b {h1} -p {path}"
     --extra "crawlbox-batch=$m $c --variant batch -n {n} -c {c} -b {h1} -p {path}"
+    --extra "crawlbox-queue=$m $c --variant queue -n {n} -c {c} -b {h1} -p {path}"
     --extra "crawlbox-wasi-http=$m $c --variant wasi-http -n {n} -c {c} -b {h1} -p {path}"
 )
 for delay in ${DELAYS:-50 200}; do
