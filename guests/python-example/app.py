@@ -1,14 +1,14 @@
-"""crawlbox's example plugin in Python: a breadth-first, same-site crawler.
+"""crawlbox's example plugin in Python: a same-site crawler.
 
 Input: {"start": ["http://host/"], "max_pages": 100, "batch": 32}
-It fetches pages in batches through the host's fetch-all, parses the HTML
-with the standard library, follows links that stay on a start URL's host,
-and emits one record per page: {"url", "status", "title", "links"} (or
+It fetches pages through a host fetch-queue (the host runs them under its
+caps and hands each back as it completes), parses the HTML with the
+standard library, pushes the links that stay on a start URL's host onto the
+same queue, and emits one record per page: {"url", "status", "title", "links"} (or
 {"url", "error", "message"}). Built with componentize-py against wit/.
 """
 
 import json
-from collections import deque
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urldefrag, urlparse
 
@@ -77,7 +77,8 @@ class WitWorld(wit_world.WitWorld):
 
         hosts = {urlparse(url).hostname for url in start}
         seen = set()
-        queue = deque()
+        queue = host.FetchQueue()
+        urls = []  # the URL of each ticket: tickets count pushes from 0
 
         def push(url):
             url, _ = urldefrag(url)
@@ -85,15 +86,15 @@ class WitWorld(wit_world.WitWorld):
             if (len(seen) < max_pages and parsed.scheme in ("http", "https")
                     and parsed.hostname in hosts and url not in seen):
                 seen.add(url)
-                queue.append(url)
+                urls.append(url)
+                queue.push([Request("GET", url, [], None, None, None)])
 
         for url in start:
             push(url)
         crawled = 0
-        while queue:
-            batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
-            requests = [Request("GET", url, [], None, None, None) for url in batch]
-            for url, result in zip(batch, host.fetch_all(requests)):
+        while queue.pending() > 0:
+            for ticket, result in queue.next(batch_size):
+                url = urls[ticket]
                 crawled += 1
                 if isinstance(result, Ok):
                     response = result.value

@@ -67,7 +67,7 @@ fn assert_crawls(plugin: &str, name: &str) {
 }
 
 #[test]
-fn python_crawler_crawls_through_fetch_all() {
+fn python_crawler_crawls_through_a_fetch_queue() {
     assert_crawls(PYTHON_EXAMPLE, "python-example");
 }
 
