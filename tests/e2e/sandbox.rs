@@ -307,7 +307,7 @@ fn a_million_requests_stop_at_the_request_budget() {
 }
 
 #[test]
-fn a_fetch_queue_refuses_a_flood_and_a_dropped_one_cancels_its_requests() {
+fn fetch_queues_refuse_a_flood_and_a_dropped_one_cancels_its_requests() {
     let site = site(300, Duration::ZERO);
     let manifest = format!(
         "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
@@ -330,6 +330,7 @@ fn a_fetch_queue_refuses_a_flood_and_a_dropped_one_cancels_its_requests() {
     );
     // The refused push added nothing: the next one starts at ticket 0.
     assert_eq!(report["pending_after_refusal"], 0);
+    assert_eq!(report["refused_elsewhere"], true, "the limit is per plugin");
     assert_eq!(report["first_ticket"], 0);
     let taken = report["taken"].as_u64().unwrap();
     assert!(taken >= 100, "{report}");

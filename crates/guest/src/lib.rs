@@ -401,8 +401,15 @@ impl FetchQueue {
         let (tickets, requests): (Vec<u64>, Vec<Request>) = self.unsent.drain(..count).unzip();
         match self.queue.push(&requests) {
             Ok(_) => self.in_host += count,
-            // Not expected (the SDK keeps within the limit), but nothing is
-            // lost: each request comes back with the host's reason.
+            // The plugin's queues hold the host's limit between them: try
+            // again once this queue's own results have made room.
+            Err(_) if self.in_host > 0 => {
+                for pair in tickets.into_iter().zip(requests).rev() {
+                    self.unsent.push_front(pair);
+                }
+            }
+            // Nothing of this queue's in the host to wait for: nothing is
+            // lost, each request comes back with the host's reason.
             Err(reason) => self.ready.extend(
                 tickets
                     .into_iter()

@@ -65,13 +65,24 @@ impl wit::Host for PluginState {
     }
 }
 
-/// Requests a `fetch-queue` may hold whose results were not taken. A queue
-/// holds requests in host memory, outside the plugin's memory limit.
+/// Requests a plugin's `fetch-queue`s may hold, together, whose results were
+/// not taken. They live in host memory, outside the plugin's memory limit.
 pub const MAX_QUEUED: usize = 65_536;
+
+/// `fetch-queue`s a plugin may hold at once (each has a task of its own).
+pub const MAX_QUEUES: usize = 1024;
 
 impl wit::HostFetchQueue for PluginState {
     fn new(&mut self) -> wasmtime::Result<Resource<FetchQueue>> {
-        Ok(self.table.push(self.session.queue())?)
+        if self.queues >= MAX_QUEUES {
+            wasmtime::bail!(
+                "the plugin created more than {MAX_QUEUES} fetch-queues without dropping any: \
+                 one queue can hold all of a crawl's requests"
+            );
+        }
+        let queue = self.table.push(self.session.queue())?;
+        self.queues += 1;
+        Ok(queue)
     }
 
     fn push(
@@ -80,20 +91,17 @@ impl wit::HostFetchQueue for PluginState {
         reqs: Vec<wit::Request>,
     ) -> wasmtime::Result<Result<u64, String>> {
         let queue = self.table.get_mut(&queue)?;
-        if queue.pending().saturating_add(reqs.len()) > MAX_QUEUED {
+        if self.queued.saturating_add(reqs.len()) > MAX_QUEUED {
             return Ok(Err(format!(
-                "a fetch-queue holds at most {MAX_QUEUED} requests whose results were not \
-                 taken; it holds {} and {} more were pushed: take results with `next` first",
-                queue.pending(),
+                "a plugin's fetch-queues hold at most {MAX_QUEUED} requests whose results were \
+                 not taken; they hold {} and {} more were pushed: take results with `next` first",
+                self.queued,
                 reqs.len()
             )));
         }
-        let mut requests = reqs.into_iter();
-        let Some(first) = requests.next() else {
-            return Ok(Ok(queue.next_ticket()));
-        };
-        let ticket = queue.push(to_net_request(first));
-        for req in requests {
+        self.queued += reqs.len();
+        let ticket = queue.next_ticket();
+        for req in reqs {
             queue.push(to_net_request(req));
         }
         Ok(Ok(ticket))
@@ -114,6 +122,7 @@ impl wit::HostFetchQueue for PluginState {
             .get_mut(&queue)?
             .next(usize::try_from(max).unwrap_or(usize::MAX))
             .await;
+        self.queued -= done.len();
         Ok(done
             .into_iter()
             .map(|(ticket, result)| (ticket, result.map(to_wit_response).map_err(to_wit_error)))
@@ -121,7 +130,9 @@ impl wit::HostFetchQueue for PluginState {
     }
 
     fn drop(&mut self, queue: Resource<FetchQueue>) -> wasmtime::Result<()> {
-        self.table.delete(queue)?;
+        let queue = self.table.delete(queue)?;
+        self.queues -= 1;
+        self.queued -= queue.pending();
         Ok(())
     }
 }

@@ -294,6 +294,8 @@ impl Runtime {
             output_bytes: 0,
             cpu_ticks: 0,
             stopped: None,
+            queues: 0,
+            queued: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state);

@@ -30,6 +30,9 @@ pub(crate) struct PluginState {
     pub(crate) cpu_ticks: u64,
     /// Why the host stopped the guest, when it did.
     pub(crate) stopped: Option<crate::Outcome>,
+    /// `fetch-queue`s alive, and requests in them whose results were not taken.
+    pub(crate) queues: usize,
+    pub(crate) queued: usize,
 }
 
 impl WasiView for PluginState {
