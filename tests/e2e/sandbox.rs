@@ -46,6 +46,15 @@ fn attack(site: &Site, plugin: &str, input: Value, manifest: &str) -> Run {
     run
 }
 
+/// A manifest that lets a plugin reach `site` (and only it), plus `extra`
+/// TOML lines of its `[network]` table.
+fn site_manifest(site: &Site, extra: &str) -> String {
+    format!(
+        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n{extra}",
+        site.base_url()
+    )
+}
+
 /// The well-behaved crawler completed with every page, and the host
 /// printed its summary (so it was alive at the end).
 fn assert_good_unaffected(run: &Run) {
@@ -230,10 +239,7 @@ fn an_allowed_host_redirecting_to_a_denied_one_is_refused_at_that_hop() {
     let port = site.addr().port();
     let target = format!("http://localhost:{port}/small");
     let urls = [site.url(&format!("/redirect-to?url={target}"))];
-    let manifest = format!(
-        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
-        site.base_url()
-    );
+    let manifest = site_manifest(&site, "");
     let (_, records) = probe(&site, &urls, &manifest);
     // fetch follows the redirect and refuses the hop, naming it...
     assert_eq!(records[0]["error"], "denied", "{}", records[0]);
@@ -246,10 +252,7 @@ fn an_allowed_host_redirecting_to_a_denied_one_is_refused_at_that_hop() {
 #[test]
 fn a_redirect_loop_ends_with_too_many_redirects() {
     let site = site(300, Duration::ZERO);
-    let manifest = format!(
-        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
-        site.base_url()
-    );
+    let manifest = site_manifest(&site, "");
     let (_, records) = probe(&site, &[site.url("/loop")], &manifest);
     assert_eq!(records[0]["error"], "too-many-redirects", "{}", records[0]);
     assert!(records[0]["message"].as_str().unwrap().contains("loop"));
@@ -258,10 +261,7 @@ fn a_redirect_loop_ends_with_too_many_redirects() {
 #[test]
 fn a_huge_response_is_cut_off_at_the_size_limit() {
     let site = site(300, Duration::ZERO);
-    let manifest = format!(
-        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\nmax_response_size = \"1MiB\"\n",
-        site.base_url()
-    );
+    let manifest = site_manifest(&site, "max_response_size = \"1MiB\"\n");
     let (_, records) = probe(&site, &[site.url("/bytes/200000000")], &manifest);
     assert_eq!(records[0]["error"], "too-large", "{}", records[0]);
     assert!(
@@ -277,10 +277,7 @@ fn a_huge_response_is_cut_off_at_the_size_limit() {
 #[test]
 fn a_million_requests_stop_at_the_request_budget() {
     let site = site(300, Duration::ZERO);
-    let manifest = format!(
-        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\nmax_requests = 2000\n",
-        site.base_url()
-    );
+    let manifest = site_manifest(&site, "max_requests = 2000\n");
     let run = attack(
         &site,
         guests::HOSTILE_REQUEST_FLOOD,
@@ -309,10 +306,7 @@ fn a_million_requests_stop_at_the_request_budget() {
 #[test]
 fn fetch_queues_refuse_a_flood_and_a_dropped_one_cancels_its_requests() {
     let site = site(300, Duration::ZERO);
-    let manifest = format!(
-        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
-        site.base_url()
-    );
+    let manifest = site_manifest(&site, "");
     let run = attack(
         &site,
         guests::HOSTILE_QUEUE_FLOOD,
@@ -391,10 +385,7 @@ fn invalid_json_to_emit_is_refused_and_valid_records_kept() {
 #[test]
 fn forbidden_headers_and_crlf_injection_are_refused() {
     let site = site(300, Duration::ZERO);
-    let manifest = format!(
-        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
-        site.base_url()
-    );
+    let manifest = site_manifest(&site, "");
     let run = attack(
         &site,
         guests::HOSTILE_FORBIDDEN_HEADERS,
@@ -463,10 +454,7 @@ fn files_environment_and_sockets_are_out_of_reach() {
 #[test]
 fn a_decompression_bomb_is_cut_off_at_the_size_limit() {
     let site = site(300, Duration::ZERO);
-    let manifest = format!(
-        "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\nmax_response_size = \"1MiB\"\n",
-        site.base_url()
-    );
+    let manifest = site_manifest(&site, "max_response_size = \"1MiB\"\n");
     // 64 MiB of zeros in about 64 KiB of gzip.
     let (_, records) = probe(&site, &[site.url("/gzip-bomb/64")], &manifest);
     assert_eq!(records[0]["error"], "too-large", "{}", records[0]);
