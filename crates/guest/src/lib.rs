@@ -432,7 +432,11 @@ impl Iterator for FetchQueue {
     /// nothing is pending.
     fn next(&mut self) -> Option<Self::Item> {
         if self.ready.is_empty() {
-            self.flush();
+            // Top up only when the host's share has run half down: one
+            // `push` call per ~2048 requests rather than one per `next`.
+            if self.in_host <= IN_HOST / 2 {
+                self.flush();
+            }
             if self.ready.is_empty() && self.in_host > 0 {
                 let done = self.queue.next(self.batch);
                 self.in_host -= done.len();
