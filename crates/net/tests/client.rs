@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crawlbox_demo_site::{Site, SiteConfig};
 use crawlbox_net::{
-    Client, ClientConfig, EgressPolicy, ErrorKind, Request, SendOptions, Session, SessionConfig,
+    Client, ClientConfig, EgressPolicy, ErrorKind, Request, Response, SendOptions, Session,
+    SessionConfig,
 };
 use futures::future::join_all;
 
@@ -26,6 +27,11 @@ fn client(config: ClientConfig) -> Client {
         ..config
     })
     .expect("valid config")
+}
+
+/// GETs `url` through `session`; the test fails if the fetch does.
+async fn get(session: &Session, url: &str) -> Response {
+    session.fetch(Request::get(url).unwrap()).await.unwrap()
 }
 
 #[tokio::test]
@@ -191,10 +197,7 @@ async fn sequential_requests_reuse_one_connection() {
     let site = site();
     let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
     for _ in 0..100 {
-        let r = session
-            .fetch(Request::get(&site.url("/small")).unwrap())
-            .await
-            .unwrap();
+        let r = get(&session, &site.url("/small")).await;
         assert_eq!(r.body.len(), 1024);
         assert_eq!(r.version, http::Version::HTTP_11);
     }
@@ -216,10 +219,7 @@ async fn slow_first_byte_times_out_and_the_next_request_works() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
     assert!(err.message.contains("/slow/3000"), "{err}");
-    let ok = session
-        .fetch(Request::get(&site.url("/small")).unwrap())
-        .await
-        .unwrap();
+    let ok = get(&session, &site.url("/small")).await;
     assert_eq!(ok.status, 200);
     let stats = session.stats().snapshot();
     assert_eq!(stats.errors.get(&ErrorKind::Timeout), Some(&1));
@@ -245,10 +245,7 @@ async fn request_timeout_covers_the_body() {
 async fn redirects_are_followed_and_reported() {
     let site = site();
     let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
-    let r = session
-        .fetch(Request::get(&site.url("/redirect/3")).unwrap())
-        .await
-        .unwrap();
+    let r = get(&session, &site.url("/redirect/3")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.redirects, 3);
     assert_eq!(r.url.as_str(), site.url("/redirect/0"));
@@ -303,10 +300,7 @@ async fn oversized_body_is_too_large_and_the_connection_is_not_reused() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::TooLarge, "{err}");
-    let ok = session
-        .fetch(Request::get(&site.url("/bytes/100000")).unwrap())
-        .await
-        .unwrap();
+    let ok = get(&session, &site.url("/bytes/100000")).await;
     assert_eq!(ok.body.len(), 100_000);
     assert_eq!(site.counters().connections(), 2);
 }
@@ -383,10 +377,7 @@ async fn streaming_send_holds_its_slot_until_the_body_is_read() {
 async fn h2c_is_not_used_for_plain_http_by_default() {
     let site = site();
     let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
-    session
-        .fetch(Request::get(&site.url("/small")).unwrap())
-        .await
-        .unwrap();
+    get(&session, &site.url("/small")).await;
     assert_eq!(site.counters().http2_requests(), 0);
 }
 
@@ -446,10 +437,7 @@ async fn an_allowed_host_on_a_private_address_still_needs_the_network() {
 
     // Granting the network lets it through.
     let session = client.session(policy(&["http://127.0.0.1:*"], &["127.0.0.1"]));
-    let ok = session
-        .fetch(Request::get(&site.url("/small")).unwrap())
-        .await
-        .unwrap();
+    let ok = get(&session, &site.url("/small")).await;
     assert_eq!(ok.status, 200);
 }
 
@@ -459,10 +447,7 @@ async fn a_pooled_connection_is_not_lent_to_a_session_whose_policy_forbids_its_a
     let port = site.addr().port();
     let client = client(ClientConfig::default());
     let trusted = client.session(SessionConfig::unrestricted());
-    trusted
-        .fetch(Request::get(&site.url("/small")).unwrap())
-        .await
-        .unwrap();
+    get(&trusted, &site.url("/small")).await;
     // Same host key, a connection idle in the pool, but this session may
     // not reach loopback addresses.
     let untrusted = client.session(policy(&["http://127.0.0.1:*"], &[]));
@@ -594,10 +579,7 @@ async fn a_flooding_session_does_not_starve_another() {
     // ...then one request from another: it is served within a few rounds,
     // not after the whole flood, as a first-come-first-served cap would.
     let before = site.counters().requests();
-    polite
-        .fetch(Request::get(&site.url("/small")).unwrap())
-        .await
-        .unwrap();
+    get(&polite, &site.url("/small")).await;
     let served_meanwhile = site.counters().requests() - before;
     assert!(
         served_meanwhile <= 12,
@@ -616,17 +598,11 @@ async fn retryable_statuses_are_retried_with_backoff_and_counted() {
     })
     .session(SessionConfig::unrestricted());
     // Two 503s, then 200: within two retries.
-    let r = session
-        .fetch(Request::get(&site.url("/flaky/2?key=a")).unwrap())
-        .await
-        .unwrap();
+    let r = get(&session, &site.url("/flaky/2?key=a")).await;
     assert_eq!((r.status.as_u16(), r.retries), (200, 2));
     assert_eq!(site.counters().requests(), 3);
     // Three 503s: the third attempt's 503 is the answer.
-    let r = session
-        .fetch(Request::get(&site.url("/flaky/3?key=b")).unwrap())
-        .await
-        .unwrap();
+    let r = get(&session, &site.url("/flaky/3?key=b")).await;
     assert_eq!((r.status.as_u16(), r.retries), (503, 2));
     assert_eq!(site.counters().requests(), 6);
     // POST is not idempotent: never retried.
@@ -642,10 +618,7 @@ async fn retryable_statuses_are_retried_with_backoff_and_counted() {
 async fn retry_after_is_honoured_and_holds_the_host() {
     let site = site();
     let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
-    let r = session
-        .fetch(Request::get(&site.url("/flaky/1?key=ra&retry-after=1")).unwrap())
-        .await
-        .unwrap();
+    let r = get(&session, &site.url("/flaky/1?key=ra&retry-after=1")).await;
     assert_eq!((r.status.as_u16(), r.retries), (200, 1));
     let arrivals = site.counters().arrivals();
     let gap = arrivals[1] - arrivals[0];
@@ -703,10 +676,7 @@ async fn bodies_are_decoded_and_a_bomb_is_too_large() {
         ..Default::default()
     })
     .session(SessionConfig::unrestricted());
-    let r = session
-        .fetch(Request::get(&site.url("/gzip")).unwrap())
-        .await
-        .unwrap();
+    let r = get(&session, &site.url("/gzip")).await;
     assert_eq!(&r.body[..], crawlbox_demo_site::GZIP_TEXT.as_bytes());
     assert!(r.headers.get("content-encoding").is_none());
     let err = session
@@ -880,10 +850,7 @@ async fn robots_txt_is_fetched_once_and_obeyed_with_its_crawl_delay() {
     })
     .unwrap();
     let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
-    let response = session
-        .fetch(Request::get(&site.url("/page/1")).unwrap())
-        .await
-        .unwrap();
+    let response = get(&session, &site.url("/page/1")).await;
     assert_eq!(response.status, 200);
     assert_eq!(site.counters().requests_for("/robots.txt"), 0);
 }
@@ -908,10 +875,7 @@ async fn robots_txt_applies_to_the_streaming_path_and_a_missing_one_allows_all()
     assert_eq!(err.kind, ErrorKind::DeniedByRobots);
 
     let open = site_with_pages(5);
-    let response = session
-        .fetch(Request::get(&open.url("/page/1")).unwrap())
-        .await
-        .unwrap();
+    let response = get(&session, &open.url("/page/1")).await;
     assert_eq!(response.status, 200);
     assert_eq!(open.counters().requests_for("/robots.txt"), 1);
 }
@@ -933,10 +897,7 @@ async fn a_session_cookie_jar_keeps_cookies_for_its_own_run_only() {
         ..SessionConfig::unrestricted()
     });
     let show = || Request::get(&site.url("/cookie/show")).unwrap();
-    with_jar
-        .fetch(Request::get(&site.url("/cookie/set?sid=42&lang=en")).unwrap())
-        .await
-        .unwrap();
+    get(&with_jar, &site.url("/cookie/set?sid=42&lang=en")).await;
     let seen = with_jar.fetch(show()).await.unwrap();
     let mut cookies: Vec<&str> = std::str::from_utf8(&seen.body)
         .unwrap()
@@ -957,9 +918,7 @@ async fn a_session_cookie_jar_keeps_cookies_for_its_own_run_only() {
     });
     assert!(other.fetch(show()).await.unwrap().body.is_empty());
     let none = client.session(SessionConfig::unrestricted());
-    none.fetch(Request::get(&site.url("/cookie/set?sid=1")).unwrap())
-        .await
-        .unwrap();
+    get(&none, &site.url("/cookie/set?sid=1")).await;
     assert!(none.fetch(show()).await.unwrap().body.is_empty());
 }
 
@@ -998,10 +957,7 @@ async fn text_is_decoded_from_the_declared_or_chosen_charset() {
         "nothing sent"
     );
     // Not asked for: no text.
-    let plain = session
-        .fetch(Request::get(&site.url("/text/latin1")).unwrap())
-        .await
-        .unwrap();
+    let plain = get(&session, &site.url("/text/latin1")).await;
     assert!(plain.text.is_none());
 }
 
@@ -1054,16 +1010,10 @@ async fn http_goes_through_a_forwarding_proxy_with_the_hosts_credentials() {
     let proxy = TestProxy::start(Some("user:secret"));
     let session =
         proxied(vec![proxy.url_with("user:secret")]).session(SessionConfig::unrestricted());
-    let echo = session
-        .fetch(Request::get(&site.url("/echo?q=1")).unwrap())
-        .await
-        .unwrap();
+    let echo = get(&session, &site.url("/echo?q=1")).await;
     assert_eq!(echo.status, 200);
     for _ in 0..2 {
-        let small = session
-            .fetch(Request::get(&site.url("/small")).unwrap())
-            .await
-            .unwrap();
+        let small = get(&session, &site.url("/small")).await;
         assert_eq!(small.body.len(), 1024);
     }
     let addr = site.addr();
@@ -1110,19 +1060,13 @@ async fn https_goes_through_a_connect_tunnel_and_keeps_alpn() {
     .session(SessionConfig::unrestricted());
     // `localhost`: the certificate is checked (and SNI sent) for the target.
     let port = site.addr().port();
-    let echo = session
-        .fetch(Request::get(&format!("https://localhost:{port}/echo")).unwrap())
-        .await
-        .unwrap();
+    let echo = get(&session, &format!("https://localhost:{port}/echo")).await;
     assert_eq!(
         (echo.status.as_u16(), echo.version),
         (200, http::Version::HTTP_2)
     );
     for _ in 0..3 {
-        let r = session
-            .fetch(Request::get(&format!("https://localhost:{port}/small")).unwrap())
-            .await
-            .unwrap();
+        let r = get(&session, &format!("https://localhost:{port}/small")).await;
         assert_eq!(r.body.len(), 1024);
     }
     // One tunnel, pooled, carried all four requests over HTTP/2.
@@ -1154,10 +1098,7 @@ async fn h2c_hosts_go_through_a_connect_tunnel() {
         ..ClientConfig::default()
     })
     .session(SessionConfig::unrestricted());
-    let r = session
-        .fetch(Request::get(&site.url("/small")).unwrap())
-        .await
-        .unwrap();
+    let r = get(&session, &site.url("/small")).await;
     assert_eq!(r.version, http::Version::HTTP_2);
     assert_eq!(
         proxy.request_lines(),
@@ -1175,10 +1116,7 @@ async fn each_new_connection_takes_the_next_proxy() {
     // The test proxy forwards one request per connection: each fetch opens
     // a new connection, through the next proxy.
     for _ in 0..6 {
-        let r = session
-            .fetch(Request::get(&site.url("/small")).unwrap())
-            .await
-            .unwrap();
+        let r = get(&session, &site.url("/small")).await;
         assert_eq!(r.status, 200);
     }
     assert_eq!((first.connections(), second.connections()), (3, 3));
@@ -1257,18 +1195,12 @@ async fn wrong_or_missing_proxy_credentials_are_a_connect_error_naming_the_proxy
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connect, "{err}");
     for _ in 0..2 {
-        let r = session
-            .fetch(Request::get(&https_url).unwrap())
-            .await
-            .unwrap();
+        let r = get(&session, &https_url).await;
         assert_eq!(r.status, 200);
     }
     // ...and a retry after a 407 goes through the next proxy too.
     let session = with(vec![bad, good], 1);
-    let r = session
-        .fetch(Request::get(&https_url).unwrap())
-        .await
-        .unwrap();
+    let r = get(&session, &https_url).await;
     assert_eq!((r.status.as_u16(), r.retries), (200, 1));
     assert_eq!(tls_site.counters().requests(), 3);
 }
@@ -1304,10 +1236,7 @@ async fn the_target_address_is_checked_behind_a_proxy() {
 
     // Granted, it goes through.
     let session = client.session(policy(&["http://127.0.0.1:*"], &["127.0.0.1"]));
-    let r = session
-        .fetch(Request::get(&site.url("/small")).unwrap())
-        .await
-        .unwrap();
+    let r = get(&session, &site.url("/small")).await;
     assert_eq!(r.status, 200);
     assert_eq!(proxy.connections(), 1);
     assert_eq!(site.counters().requests(), 1);
@@ -1324,14 +1253,7 @@ async fn a_pooled_tunnel_is_not_lent_to_a_session_that_may_not_reach_the_target(
     });
     let url = format!("https://127.0.0.1:{}/small", site.addr().port());
     let trusted = client.session(SessionConfig::unrestricted());
-    assert_eq!(
-        trusted
-            .fetch(Request::get(&url).unwrap())
-            .await
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(get(&trusted, &url).await.status, 200);
     // An HTTP/2 tunnel to the site is in the pool; this session may not
     // reach loopback addresses.
     let untrusted = client.session(policy(&["https://127.0.0.1:*"], &[]));
