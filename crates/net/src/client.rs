@@ -281,14 +281,7 @@ impl Session {
                     .collect();
             let this = &this;
             let mut done = futures::stream::iter(requests.into_iter().enumerate())
-                .map(|(i, request)| async move {
-                    let result = match request {
-                        // Boxed: ~3 KiB of future, moved into the stream otherwise.
-                        Ok(request) => Box::pin(this.fetch_here(request)).await,
-                        Err(err) => Err(this.refuse(err)),
-                    };
-                    (i, result)
-                })
+                .map(|(i, request)| async move { (i, this.fetch_built(request).await) })
                 .buffer_unordered(in_flight);
             while let Some((i, result)) = done.next().await {
                 results[i] = Some(result);
@@ -348,8 +341,22 @@ impl Session {
         .await
     }
 
+    /// One request of a batch or queue on this thread: `fetch_here` for a
+    /// request that was built, the error counted for one that could not be.
+    pub(crate) async fn fetch_built(
+        &self,
+        request: Result<Request, FetchError>,
+    ) -> Result<Response, FetchError> {
+        match request {
+            // Boxed: the whole fetch is ~3 KiB of future, which would
+            // otherwise be copied each time the caller's future moves.
+            Ok(request) => Box::pin(self.fetch_here(request)).await,
+            Err(err) => Err(self.refuse(err)),
+        }
+    }
+
     /// `fetch` on this thread: redirects, then retries, then decoding.
-    pub(crate) async fn fetch_here(&self, mut request: Request) -> Result<Response, FetchError> {
+    async fn fetch_here(&self, mut request: Request) -> Result<Response, FetchError> {
         let config = &self.client.inner.config;
         if let Some(how) = &request.text {
             how.validate().map_err(|e| self.refuse(e))?;
@@ -545,7 +552,7 @@ impl Session {
     }
 
     /// Counts an error found outside the request machinery and returns it.
-    pub(crate) fn refuse(&self, err: FetchError) -> FetchError {
+    fn refuse(&self, err: FetchError) -> FetchError {
         self.stats.record_error(err.kind);
         err
     }

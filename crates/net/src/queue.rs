@@ -84,15 +84,7 @@ async fn drive(
 ) {
     let run = |(ticket, request): (u64, Result<Request, FetchError>)| {
         let session = session.clone();
-        async move {
-            let result = match request {
-                // Boxed: the whole fetch is ~3 KiB of future, which would
-                // otherwise be copied each time this one moves.
-                Ok(request) => Box::pin(session.fetch_here(request)).await,
-                Err(err) => Err(session.refuse(err)),
-            };
-            (ticket, result)
-        }
+        async move { (ticket, session.fetch_built(request).await) }
     };
     let mut running = FuturesUnordered::new();
     let mut waiting = VecDeque::new();
