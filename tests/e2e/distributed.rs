@@ -6,11 +6,10 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crawlbox_guest_artifacts::EXAMPLE_SPIDER;
 use serde_json::Value;
 
 use crate::redis_support::RedisServer;
-use crate::support::{cache_dir, crawlbox, grant, site, tempfile};
+use crate::support::{cache_dir, crawl_spider, crawlbox, grant, site, tempfile};
 
 const PAGES: usize = 2000;
 /// The shared least delay between two fetches from the site.
@@ -54,13 +53,9 @@ fn three_workers_one_killed_share_a_crawl_exactly_once_at_the_host_rate() {
     let url = redis.url();
     let site = site(PAGES, Duration::from_millis(1));
     let grant = grant(&site);
-    let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
 
     // Publish the spider and seed the crawl.
-    let mut args = vec!["crawl", EXAMPLE_SPIDER, "--input", &input];
-    args.extend(["--redis", &url, "--crawl", "e2e", "--seed-only"]);
-    args.extend(grant.iter().map(String::as_str));
-    let seed = crawlbox(&args);
+    let seed = crawl_spider(&site, &["--redis", &url, "--crawl", "e2e", "--seed-only"]);
     assert_eq!(seed.code, 0, "{}", seed.stderr);
     assert_eq!(site.counters().requests(), 0, "seeding fetches nothing");
 
@@ -157,18 +152,18 @@ fn a_worker_adopts_the_limits_the_crawl_was_seeded_with() {
     let url = redis.url();
     let site = site(300, Duration::ZERO);
     let grant = grant(&site);
-    let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
-    let mut args = vec![
-        "crawl",
-        EXAMPLE_SPIDER,
-        "--input",
-        &input,
-        "--max-pages",
-        "50",
-    ];
-    args.extend(["--redis", &url, "--crawl", "limited", "--seed-only"]);
-    args.extend(grant.iter().map(String::as_str));
-    let seed = crawlbox(&args);
+    let seed = crawl_spider(
+        &site,
+        &[
+            "--max-pages",
+            "50",
+            "--redis",
+            &url,
+            "--crawl",
+            "limited",
+            "--seed-only",
+        ],
+    );
     assert_eq!(seed.code, 0, "{}", seed.stderr);
 
     let mut args = vec!["worker", "--redis", &url, "--crawl", "limited", "-q"];

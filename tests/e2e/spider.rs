@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crawlbox_guest_artifacts::{EXAMPLE_CRAWLER, EXAMPLE_SPIDER};
 use serde_json::Value;
 
-use crate::support::{cache_dir, crawl_input, crawlbox, grant, site, tempfile};
+use crate::support::{cache_dir, crawl_input, crawl_spider, crawlbox, grant, site, tempfile};
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -22,17 +22,7 @@ fn lines(path: &std::path::Path) -> Vec<Value> {
 fn a_spider_crawls_the_same_site_as_the_crawler() {
     let site = site(300, Duration::ZERO);
     let grant = grant(&site);
-    let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
-    let mut args = vec![
-        "crawl",
-        EXAMPLE_SPIDER,
-        "--input",
-        &input,
-        "--max-pages",
-        "120",
-    ];
-    args.extend(grant.iter().map(String::as_str));
-    let spider = crawlbox(&args);
+    let spider = crawl_spider(&site, &["--max-pages", "120"]);
     assert_eq!(spider.code, 0, "{}", spider.stderr);
     assert_eq!(spider.records.len(), 120);
     let mut args = vec!["run", EXAMPLE_CRAWLER, "--input"];

@@ -85,6 +85,22 @@ pub fn grant(site: &Site) -> [String; 4] {
     ]
 }
 
+/// `crawlbox crawl` of the example spider from the site's page 0, with the
+/// site granted and `extra` arguments (limits, `--redis`, ...).
+pub fn crawl_spider(site: &Site, extra: &[&str]) -> Run {
+    let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
+    let grant = grant(site);
+    let mut args = vec![
+        "crawl",
+        crawlbox_guest_artifacts::EXAMPLE_SPIDER,
+        "--input",
+        &input,
+    ];
+    args.extend(extra);
+    args.extend(grant.iter().map(String::as_str));
+    crawlbox(&args)
+}
+
 /// Input for the example crawler, starting at the site's page 0.
 pub fn crawl_input(site: &Site, max_pages: usize, batch: usize) -> String {
     serde_json::json!({ "start": [site.url("/page/0")], "max_pages": max_pages, "batch": batch })
