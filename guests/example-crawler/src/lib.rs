@@ -1,4 +1,4 @@
-//! crawlbox's example plugin: a breadth-first, same-site crawler.
+//! crawlbox's example plugin: a same-site crawler over one `fetch-queue`.
 //!
 //! Input: `{"start": ["http://host/"], "max_pages": 100, "batch": 32}`.
 //! From the start URLs it fetches pages through a `fetch-queue` (the host
