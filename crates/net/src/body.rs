@@ -4,23 +4,28 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use crate::budget::{ByteBudget, Charge, over_budget};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use tokio::time::Sleep;
 
 use crate::fair::Slot;
-use crate::pool::{HostPool, Peer, ReqBody};
-use crate::{ErrorKind, FetchError, Stats};
+use crate::pool::{HostPool, Lease, Peer, ReqBody};
+use crate::{ErrorKind, FetchError, Stats, TimeoutKind};
 
-/// The streaming body of a response from [`Session::send`](crate::Session::send).
-///
-/// While it lives, the request holds its slot under the global cap and its
-/// connection. At the end of the body the connection goes back to the pool
-/// for reuse; dropped early, the connection is closed. The body fails with
-/// `too-large` past the size limit and with `timeout` at the request's
-/// deadline or when no data arrives within the between-bytes timeout.
-pub struct ResponseBody {
+/// A response body as it comes off the connection: the request holds its
+/// slot under the global cap and its connection while it lives. At the end
+/// of the body the connection goes back to the pool for reuse; dropped
+/// early, the connection is closed. The body fails with `too-large` past
+/// the size limit and with `timeout` at the request's deadline or when no
+/// data arrives within the between-bytes timeout. These limits are checked
+/// while the body is polled: the host polls it itself (reading a `fetch`
+/// to its end, or reading ahead for a [`ResponseBody`]), never at a
+/// plugin's pace.
+pub(crate) struct WireBody {
     incoming: Option<Incoming>,
     /// The HTTP/1 connection, handed back at the end of the body.
     conn: Option<H1Return>,
@@ -34,9 +39,9 @@ pub struct ResponseBody {
     url: Arc<str>,
 }
 
-impl std::fmt::Debug for ResponseBody {
+impl std::fmt::Debug for WireBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody")
+        f.debug_struct("WireBody")
             .field("url", &self.url)
             .field("received", &self.received)
             .field("done", &self.incoming.is_none())
@@ -45,7 +50,13 @@ impl std::fmt::Debug for ResponseBody {
 }
 
 /// An HTTP/1 connection to hand back to its host's pool at the end of a body.
-pub(crate) type H1Return = (http1::SendRequest<ReqBody>, Peer, Arc<HostPool>);
+/// The session's lease on it ends after the hand-back.
+pub(crate) type H1Return = (
+    http1::SendRequest<ReqBody>,
+    Peer,
+    Arc<HostPool>,
+    Option<Lease>,
+);
 
 pub(crate) struct BodyParts {
     pub(crate) conn: Option<H1Return>,
@@ -58,7 +69,7 @@ pub(crate) struct BodyParts {
     pub(crate) url: Arc<str>,
 }
 
-impl ResponseBody {
+impl WireBody {
     pub(crate) fn new(incoming: Incoming, parts: BodyParts) -> Self {
         let between_bytes = parts
             .between_bytes
@@ -81,43 +92,15 @@ impl ResponseBody {
         body
     }
 
-    /// Bytes of body received so far.
-    pub fn received(&self) -> u64 {
-        self.received
+    /// The URL of the request, for messages.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
-    /// Reads the whole body into one buffer (without copying when it arrives
-    /// in one piece).
-    pub async fn collect(mut self) -> Result<Bytes, FetchError> {
-        let mut first: Option<Bytes> = None;
-        let mut rest: Option<BytesMut> = None;
-        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_frame(cx)).await
-        {
-            let Ok(data) = frame?.into_data() else {
-                continue; // trailers
-            };
-            match (&mut first, &mut rest) {
-                (None, _) => first = Some(data),
-                (Some(head), None) => {
-                    let hint = self.incoming_size_hint().max(head.len() + data.len());
-                    let mut buf = BytesMut::with_capacity(hint);
-                    buf.extend_from_slice(head);
-                    buf.extend_from_slice(&data);
-                    rest = Some(buf);
-                }
-                (Some(_), Some(buf)) => buf.extend_from_slice(&data),
-            }
-        }
-        Ok(match rest {
-            Some(buf) => buf.freeze(),
-            None => first.unwrap_or_default(),
-        })
-    }
-
-    fn incoming_size_hint(&self) -> usize {
-        let hint = self.size_hint();
-        let exact = hint.exact().unwrap_or(hint.lower());
-        usize::try_from(exact.min(self.limit)).unwrap_or(0) + self.received as usize
+    /// Gives up on the body with `err` (counted in the stats): the
+    /// connection closes and the slot is freed.
+    pub(crate) fn abandon(mut self, err: FetchError) -> FetchError {
+        self.fail(err)
     }
 
     /// The body ended: hand the connection back, free the slot, record.
@@ -125,8 +108,9 @@ impl ResponseBody {
         if self.incoming.take().is_none() {
             return;
         }
-        if let Some((sender, peer, host)) = self.conn.take() {
+        if let Some((sender, peer, host, lease)) = self.conn.take() {
             host.put_back(sender, peer);
+            drop(lease);
         }
         self.slot = None;
         self.stats.latency(self.started.elapsed());
@@ -145,7 +129,7 @@ impl ResponseBody {
     }
 }
 
-impl Body for ResponseBody {
+impl Body for WireBody {
     type Data = Bytes;
     type Error = FetchError;
 
@@ -174,7 +158,9 @@ impl Body for ResponseBody {
                         return Poll::Ready(Some(Err(this.fail(err))));
                     }
                     if let Some((d, sleep)) = &mut this.between_bytes {
-                        sleep.as_mut().reset((Instant::now() + *d).into());
+                        sleep
+                            .as_mut()
+                            .reset(crate::politeness::later(Instant::now(), *d).into());
                     }
                 }
                 if end {
@@ -192,8 +178,8 @@ impl Body for ResponseBody {
             }
             Poll::Pending => {
                 if this.deadline.as_mut().poll(cx).is_ready() {
-                    let err = FetchError::new(
-                        ErrorKind::Timeout,
+                    let err = FetchError::timeout(
+                        TimeoutKind::Whole,
                         format!(
                             "{} did not finish within the request timeout ({} of body bytes read)",
                             this.url, this.received
@@ -204,8 +190,8 @@ impl Body for ResponseBody {
                 if let Some((d, sleep)) = &mut this.between_bytes
                     && sleep.as_mut().poll(cx).is_ready()
                 {
-                    let err = FetchError::new(
-                        ErrorKind::Timeout,
+                    let err = FetchError::timeout(
+                        TimeoutKind::BetweenBytes,
                         format!("{} sent no data for {d:?}", this.url),
                     );
                     return Poll::Ready(Some(Err(this.fail(err))));
@@ -226,12 +212,207 @@ impl Body for ResponseBody {
     }
 }
 
-impl Drop for ResponseBody {
+impl Drop for WireBody {
     fn drop(&mut self) {
         // Dropped before the end: the connection closes with `incoming`.
         if self.incoming.take().is_some() {
             self.conn = None;
             self.stats.request_ended();
+        }
+    }
+}
+
+/// The streaming body of a response from [`Session::send`](crate::Session::send)
+/// (the `wasi:http` path).
+///
+/// The host reads the body off the connection as fast as it arrives, on a
+/// task of its own, whatever the plugin does: the request's slot under the
+/// global cap and its connection are given back when the body has arrived,
+/// not when the plugin has read it, and the request's deadlines hold even
+/// for a plugin that never reads (or drops) the body. What has arrived and
+/// the plugin has not read yet is charged to its session's budget of
+/// buffered bytes ([`ClientConfig::max_buffered_bytes`](crate::ClientConfig::max_buffered_bytes)):
+/// a body that does not fit fails with `too-large`, and its connection is
+/// closed at once. Dropping the body early closes the connection too.
+pub struct ResponseBody {
+    frames: Option<mpsc::UnboundedReceiver<Piece>>,
+    hint: SizeHint,
+    /// The reader task; aborted when the body is dropped.
+    reader: Option<tokio::task::JoinHandle<()>>,
+    url: Arc<str>,
+    received: u64,
+}
+
+/// A piece of a body read ahead, with what it holds of the session's
+/// budget (given back when the piece is handed over), or the failure.
+type Piece = Result<(Frame<Bytes>, Charge), FetchError>;
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("url", &self.url)
+            .field("received", &self.received)
+            .field("done", &self.frames.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseBody {
+    /// Starts reading `wire` ahead of the plugin, on `runtime` (or the
+    /// current one), charging `budget`.
+    pub(crate) fn read_ahead(
+        wire: WireBody,
+        budget: &Arc<ByteBudget>,
+        runtime: Option<&tokio::runtime::Handle>,
+    ) -> Self {
+        let hint = wire.size_hint();
+        let url = wire.url.clone();
+        if wire.is_end_stream() {
+            // Nothing to read (the connection is back in the pool already).
+            return Self {
+                frames: None,
+                hint,
+                reader: None,
+                url,
+                received: 0,
+            };
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reader = read_body(wire, budget.clone(), tx);
+        let reader = match runtime {
+            Some(handle) => handle.spawn(reader),
+            None => tokio::spawn(reader),
+        };
+        Self {
+            frames: Some(rx),
+            hint,
+            reader: Some(reader),
+            url,
+            received: 0,
+        }
+    }
+
+    /// Bytes of body the plugin has read so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Reads the whole body into one buffer (without copying when it arrives
+    /// in one piece).
+    pub async fn collect(mut self) -> Result<Bytes, FetchError> {
+        let mut first: Option<Bytes> = None;
+        let mut rest: Option<BytesMut> = None;
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_frame(cx)).await
+        {
+            let Ok(data) = frame?.into_data() else {
+                continue; // trailers
+            };
+            match (&mut first, &mut rest) {
+                (None, _) => first = Some(data),
+                (Some(head), None) => {
+                    let hint = self.hint.exact().unwrap_or(self.hint.lower());
+                    let hint = usize::try_from(hint)
+                        .unwrap_or(0)
+                        .max(head.len() + data.len());
+                    let mut buf = BytesMut::with_capacity(hint);
+                    buf.extend_from_slice(head);
+                    buf.extend_from_slice(&data);
+                    rest = Some(buf);
+                }
+                (Some(_), Some(buf)) => buf.extend_from_slice(&data),
+            }
+        }
+        Ok(match rest {
+            Some(buf) => buf.freeze(),
+            None => first.unwrap_or_default(),
+        })
+    }
+}
+
+/// The reader task of a [`ResponseBody`]: polls the wire body to its end
+/// (which enforces its deadlines and gives back its connection and slot),
+/// charging each piece to the session's budget until the plugin reads it.
+async fn read_body(mut wire: WireBody, budget: Arc<ByteBudget>, tx: mpsc::UnboundedSender<Piece>) {
+    loop {
+        let frame = tokio::select! {
+            frame = std::future::poll_fn(|cx| Pin::new(&mut wire).poll_frame(cx)) => frame,
+            // The plugin dropped the body: `wire` closes the connection.
+            () = tx.closed() => return,
+        };
+        let piece = match frame {
+            None => return, // the end: dropping `tx` tells the reader
+            Some(Err(err)) => Err(err),
+            Some(Ok(frame)) => {
+                let mut charge = Charge::new(&budget);
+                let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+                match charge.grow(len) {
+                    Ok(()) => Ok((frame, charge)),
+                    Err(over) => {
+                        let err = over_budget(wire.url(), over);
+                        let _ = tx.send(Err(wire.abandon(err)));
+                        return;
+                    }
+                }
+            }
+        };
+        let failed = piece.is_err();
+        if tx.send(piece).is_err() || failed {
+            return;
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = FetchError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, FetchError>>> {
+        let this = self.get_mut();
+        let Some(frames) = this.frames.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match frames.poll_recv(cx) {
+            // The piece's charge is given back as it is handed over.
+            Poll::Ready(Some(Ok((frame, _charge)))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.received += data.len() as u64;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(err))) => {
+                this.frames = None;
+                Poll::Ready(Some(Err(err)))
+            }
+            Poll::Ready(None) => {
+                this.frames = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.frames.is_none() {
+            return SizeHint::with_exact(0);
+        }
+        match self.hint.exact() {
+            Some(exact) => SizeHint::with_exact(exact.saturating_sub(self.received)),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
         }
     }
 }

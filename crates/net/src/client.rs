@@ -10,17 +10,20 @@ use http_body_util::{BodyExt, Full, Limited};
 use tokio::time::timeout_at;
 use url::Url;
 
-use crate::body::{BodyParts, H1Return, ResponseBody};
+use crate::body::{BodyParts, H1Return, ResponseBody, WireBody};
+use crate::budget::{ByteBudget, Charge, over_budget};
 use crate::connect::Connector;
 use crate::decode::{ACCEPT_ENCODING, decode};
 use crate::fair::FairLimiter;
 use crate::politeness::Politeness;
-use crate::pool::{Conn, ConnCounters, HostKey, Pool};
+use crate::politeness::later;
+use crate::pool::{Conn, ConnCounters, HostKey, Pool, Tenant};
 use crate::request::{check_headers, parse_url};
-use crate::robots::{MAX_ROBOTS_REDIRECTS, RobotsCache};
+use crate::robots::{MAX_ROBOTS_REDIRECTS, RobotsCache, RobotsFailure};
 use crate::text::decode_text;
 use crate::{
     ClientConfig, ConfigError, EgressPolicy, ErrorKind, FetchError, Request, Response, Stats,
+    TimeoutKind,
 };
 use cookie_store::CookieStore;
 
@@ -91,6 +94,10 @@ pub struct SessionConfig {
     pub max_requests: Option<u64>,
     /// A response body limit for this session instead of the client's.
     pub max_response_bytes: Option<u64>,
+    /// A limit on host memory held by this session's buffered responses
+    /// (read and not yet taken by the plugin) instead of the client's
+    /// [`ClientConfig::max_buffered_bytes`].
+    pub max_buffered_bytes: Option<u64>,
     /// A redirect limit for this session instead of the client's.
     pub max_redirects: Option<u32>,
     /// A retry count for this session instead of the client's.
@@ -117,6 +124,10 @@ impl SessionConfig {
 /// `wasi:http` request options. Each can only tighten the client's limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SendOptions {
+    /// Time to resolve the host and establish TCP (and TLS), when this
+    /// request opens a connection. A pooled connection is reused whatever
+    /// this says: it is already made.
+    pub connect_timeout: Option<Duration>,
     /// Time to the response headers.
     pub first_byte_timeout: Option<Duration>,
     /// Longest pause between two pieces of the body.
@@ -199,6 +210,12 @@ impl Client {
             jar: config
                 .cookies
                 .then(|| Arc::new(std::sync::Mutex::new(CookieStore::default()))),
+            _member: Arc::new(self.inner.in_flight.join()),
+            buffered: ByteBudget::new(
+                config
+                    .max_buffered_bytes
+                    .unwrap_or(self.inner.config.max_buffered_bytes),
+            ),
             config: Arc::new(config),
             stats: Arc::new(Stats::default()),
         }
@@ -214,6 +231,10 @@ pub struct Session {
     config: Arc<SessionConfig>,
     stats: Arc<Stats>,
     jar: Option<Arc<std::sync::Mutex<CookieStore>>>,
+    /// Host memory this session's buffered responses hold (see [`crate::budget`]).
+    buffered: Arc<ByteBudget>,
+    /// While more than one session lives, none takes the whole global cap.
+    _member: Arc<crate::fair::Member>,
 }
 
 /// Redirect bodies up to this size are read so the connection can be reused.
@@ -245,9 +266,12 @@ impl Session {
         request: http::Request<Bytes>,
         options: SendOptions,
     ) -> Result<http::Response<ResponseBody>, FetchError> {
-        // The request runs here and streams its body to the caller; only
-        // the connection is driven from the network thread.
-        self.send_here(request, options).await
+        // The request runs here; the body is read ahead of the caller (on
+        // the network thread, if there is one), so that its deadlines and
+        // its slot do not depend on the caller reading it.
+        let response = self.send_here(request, options).await?;
+        Ok(response
+            .map(|wire| ResponseBody::read_ahead(wire, &self.buffered, self.network_handle())))
     }
 
     /// Fetches `request`, following redirects (up to
@@ -294,6 +318,11 @@ impl Session {
         .await
     }
 
+    /// This session's budget of buffered response bytes.
+    pub(crate) fn buffered(&self) -> &Arc<ByteBudget> {
+        &self.buffered
+    }
+
     /// The runtime of the client's network thread, if it has one.
     pub(crate) fn network_handle(&self) -> Option<&tokio::runtime::Handle> {
         self.client.inner.network.as_ref().map(|n| &n.handle)
@@ -318,10 +347,11 @@ impl Session {
         &self,
         request: http::Request<Bytes>,
         options: SendOptions,
-    ) -> Result<http::Response<ResponseBody>, FetchError> {
+    ) -> Result<http::Response<WireBody>, FetchError> {
         let config = &self.client.inner.config;
         let first_byte = tighter(config.first_byte_timeout, options.first_byte_timeout);
         let timeout = tighter(config.request_timeout, options.timeout);
+        let connect = tighter(config.connect_timeout, options.connect_timeout);
         let (parts, body) = request.into_parts();
         // Parse the URI the way `fetch` parses URLs, so both paths normalise
         // hosts alike (e.g. `2130706433` is 127.0.0.1) before any check.
@@ -332,11 +362,13 @@ impl Session {
             parts.headers,
             body,
             Limits {
+                connect,
                 first_byte,
                 timeout,
                 between_bytes: options.between_bytes_timeout,
             },
             Hop::Page,
+            None,
         )
         .await
     }
@@ -374,10 +406,27 @@ impl Session {
                 HeaderValue::from_static(ACCEPT_ENCODING),
             );
         }
+        // The whole-request timeout covers every attempt, as it covers every
+        // redirect hop: a retry gets only what the attempts before it (and
+        // their backoff) left, and none is made once that is spent. Else a
+        // server that trickles a body until the deadline, every time, would
+        // hold the fetch for (retries + 1) timeouts. Waiting to be sent
+        // does not count (see `Waited`).
+        let budget = tighter(config.request_timeout, request.timeout);
+        let fetch_started = Instant::now();
+        let waited = Waited::default();
+        let left = || {
+            let spent = fetch_started.elapsed().saturating_sub(waited.total());
+            budget.saturating_sub(spent)
+        };
         let mut attempt = 0;
         loop {
+            let mut this_attempt = request.clone();
+            if attempt > 0 {
+                this_attempt.timeout = Some(left());
+            }
             let result = self
-                .fetch_following_redirects(request.clone(), Hop::Page)
+                .fetch_following_redirects(this_attempt, Hop::Page, Limits::of(config), &waited)
                 .await;
             let wait = match &result {
                 _ if attempt >= retries => None,
@@ -392,7 +441,7 @@ impl Session {
                                 self.client
                                     .inner
                                     .politeness
-                                    .pause(&key, tokio::time::Instant::now() + wait);
+                                    .pause(&key, later(tokio::time::Instant::now(), wait));
                             }
                             Some(wait)
                         }
@@ -404,6 +453,8 @@ impl Session {
                 }
                 _ => None,
             };
+            // A retry that could not even start before the deadline is not made.
+            let wait = wait.filter(|&wait| wait < left());
             let Some(wait) = wait else {
                 let mut response = result?;
                 response.retries = attempt;
@@ -419,12 +470,20 @@ impl Session {
                         limit,
                     )
                     .map_err(|e| self.refuse(e))?;
+                    let held = response.body.len() as u64;
+                    response
+                        .charge
+                        .resize(held)
+                        .map_err(|over| self.refuse(over_budget(response.url.as_str(), over)))?;
                 }
                 if let Some(how) = &request.text {
-                    response.text = Some(
-                        decode_text(how, &response.headers, &response.body)
-                            .map_err(|e| self.refuse(e))?,
-                    );
+                    let text = decode_text(how, &response.headers, &response.body)
+                        .map_err(|e| self.refuse(e))?;
+                    response
+                        .charge
+                        .grow(text.text.len() as u64)
+                        .map_err(|over| self.refuse(over_budget(response.url.as_str(), over)))?;
+                    response.text = Some(text);
                 }
                 return Ok(response);
             };
@@ -435,17 +494,23 @@ impl Session {
         }
     }
 
+    /// One attempt of a `fetch`: `request` and its redirects, under
+    /// `ceiling` (the client's limits, or for a robots.txt fetch those of the
+    /// request that needs it) and the request's own timeout, which covers
+    /// every hop. Time spent waiting to send each hop is added to `waited`.
     async fn fetch_following_redirects(
         &self,
         request: Request,
         hop: Hop,
+        ceiling: Limits,
+        waited: &Waited,
     ) -> Result<Response, FetchError> {
         let config = &self.client.inner.config;
         let max_redirects = match hop {
             Hop::Page => self.config.max_redirects.unwrap_or(config.max_redirects),
             Hop::Robots => MAX_ROBOTS_REDIRECTS,
         };
-        let mut budget = tighter(config.request_timeout, request.timeout);
+        let mut budget = tighter(ceiling.timeout, request.timeout);
         let Request {
             mut method,
             mut url,
@@ -457,6 +522,12 @@ impl Session {
         let mut elapsed = Duration::ZERO;
         for redirects in 0.. {
             let hop_started = Instant::now();
+            let waited_before = waited.total();
+            // This hop's time since it was sent: its waits do not count.
+            let spent = || {
+                let waited = waited.total().saturating_sub(waited_before);
+                hop_started.elapsed().saturating_sub(waited)
+            };
             let response = self
                 .send_one(
                     method.clone(),
@@ -464,19 +535,22 @@ impl Session {
                     headers.clone(),
                     body.clone(),
                     Limits {
-                        first_byte: config.first_byte_timeout.min(budget),
+                        connect: ceiling.connect,
+                        first_byte: ceiling.first_byte.min(budget),
                         timeout: budget,
                         between_bytes: None,
                     },
                     hop,
+                    Some(waited),
                 )
                 .await?;
             let status = response.status();
             let location = redirect_target(status, response.headers());
             let Some(location) = location else {
                 let (parts, body) = response.into_parts();
-                let body = read_to_end(body).await?;
-                elapsed += hop_started.elapsed();
+                let mut charge = Charge::new(&self.buffered);
+                let body = read_to_end(body, &mut charge).await?;
+                elapsed += spent();
                 return Ok(Response {
                     status: parts.status,
                     url,
@@ -487,14 +561,16 @@ impl Session {
                     redirects,
                     retries: 0,
                     text: None,
+                    charge,
                 });
             };
             // Read a small redirect body so the connection can be reused.
             let _ = Limited::new(response.into_body(), REDIRECT_BODY_DRAIN)
                 .collect()
                 .await;
-            elapsed += hop_started.elapsed();
-            budget = budget.saturating_sub(hop_started.elapsed());
+            let spent = spent();
+            elapsed += spent;
+            budget = budget.saturating_sub(spent);
 
             let next = url.join(&location).map_err(|e| {
                 self.refuse(FetchError::new(
@@ -559,6 +635,8 @@ impl Session {
 
     /// Checks one request against the session's policy (and the site's
     /// robots.txt) and sends it on a pooled connection; counts its errors.
+    /// The time until it is sent (robots.txt, a politeness turn, a slot) is
+    /// added to `waited`, if given.
     #[allow(clippy::too_many_arguments)]
     async fn send_one(
         &self,
@@ -568,7 +646,9 @@ impl Session {
         body: Bytes,
         limits: Limits,
         hop: Hop,
-    ) -> Result<http::Response<ResponseBody>, FetchError> {
+        waited: Option<&Waited>,
+    ) -> Result<http::Response<WireBody>, FetchError> {
+        let asked = Instant::now();
         let inner = &self.client.inner;
         self.config
             .egress
@@ -583,7 +663,7 @@ impl Session {
         let key = HostKey::from_uri(&uri).map_err(|e| self.refuse(e))?;
         if let (Some(robots), Hop::Page) = (&inner.robots, hop) {
             let crawl_delay = robots
-                .check(&key, url, || self.fetch_robots(&key))
+                .check(&key, url, || self.fetch_robots(&key, limits))
                 .await
                 .map_err(|e| self.refuse(e))?;
             if let Some(delay) = crawl_delay {
@@ -606,8 +686,9 @@ impl Session {
                 headers.insert(header::COOKIE, value);
             }
         }
-        // Wait for this host's turn before taking a slot another host could use.
-        inner.politeness.wait_turn(&key).await;
+        // Wait for this host's turn before taking a slot another host could
+        // use. Turns are shared between sessions in turn, as slots are.
+        inner.politeness.wait_turn(&key, self.id).await;
         let slot = inner.in_flight.acquire(self.id).await;
         if !self.stats.try_start_request(self.config.max_requests) {
             return Err(self.refuse(FetchError::new(
@@ -619,7 +700,10 @@ impl Session {
             )));
         }
         let started = Instant::now();
-        let deadline = started + limits.timeout;
+        if let Some(waited) = waited {
+            waited.add(started.duration_since(asked));
+        }
+        let deadline = later(started, limits.timeout);
         let target = url;
         let url: Arc<str> = url.as_str().into();
         // Boxed: the connection state machine is large, and every request's
@@ -644,6 +728,9 @@ impl Session {
             }
             Ok((response, conn)) => {
                 self.stats.response(response.status().as_u16());
+                if hop == Hop::Robots {
+                    self.stats.robots_response();
+                }
                 inner
                     .politeness
                     .observe(&key, response.status().as_u16(), started.elapsed());
@@ -651,7 +738,7 @@ impl Session {
                     store_cookies(jar, response.headers(), target);
                 }
                 Ok(response.map(|incoming| {
-                    ResponseBody::new(
+                    WireBody::new(
                         incoming,
                         BodyParts {
                             conn,
@@ -714,11 +801,25 @@ impl Session {
             .body(Full::new(body))
             .map_err(|e| FetchError::invalid(format!("{url}: {e}")))?;
         *request.headers_mut() = headers;
-        let first_byte_deadline = deadline.min(Instant::now() + limits.first_byte);
-        let timed_out = |what: &str| {
-            FetchError::new(
-                ErrorKind::Timeout,
-                format!("{url}: {what} (timeout {:?})", limits.timeout),
+        // The headers are due within the first-byte timeout of the request
+        // being written, unless the whole request's deadline comes first;
+        // the error names whichever limit it was.
+        let headers_due = || {
+            let first_byte = later(Instant::now(), limits.first_byte);
+            if first_byte < deadline {
+                (first_byte, TimeoutKind::FirstByte)
+            } else {
+                (deadline, TimeoutKind::Whole)
+            }
+        };
+        let no_headers = |which: TimeoutKind| {
+            let limit = match which {
+                TimeoutKind::FirstByte => limits.first_byte,
+                _ => limits.timeout,
+            };
+            FetchError::timeout(
+                which,
+                format!("{url}: no response headers in time ({which} timeout {limit:?})"),
             )
         };
 
@@ -726,13 +827,28 @@ impl Session {
         // just before we wrote to it; hyper then hands the request back
         // unsent and we try another connection.
         const ATTEMPTS: usize = 4;
+        let tenant = Tenant {
+            session: self.id,
+            share: inner.in_flight.host_share(inner.config.per_host),
+        };
         for attempt in 1..=ATTEMPTS {
             let checkout = timeout_at(
                 deadline.into(),
-                inner.pool.checkout(key, &self.config.egress),
+                inner
+                    .pool
+                    .checkout(key, &self.config.egress, limits.connect, tenant),
             )
             .await
-            .map_err(|_| timed_out("no connection became available in time"))??;
+            .map_err(|_| {
+                FetchError::timeout(
+                    TimeoutKind::Whole,
+                    format!(
+                        "{url}: no connection to {key} became available in time \
+                         (request timeout {:?})",
+                        limits.timeout
+                    ),
+                )
+            })??;
             inner.politeness.before_send(key).await;
             let reused = checkout.reused;
             let mut err = match checkout.conn {
@@ -759,8 +875,9 @@ impl Session {
                             .map_err(|_| FetchError::invalid(format!("invalid host in {url}")))?;
                         request.headers_mut().insert(header::HOST, host);
                     }
+                    let (due, which) = headers_due();
                     let response = sender.try_send_request(request);
-                    match timeout_at(first_byte_deadline.into(), response).await {
+                    match timeout_at(due.into(), response).await {
                         Ok(Ok(response)) => {
                             if let Some(proxy) = &peer.forward
                                 && response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED
@@ -775,24 +892,43 @@ impl Session {
                                     ),
                                 ));
                             }
-                            return Ok((response, Some((sender, peer, checkout.host))));
+                            return Ok((
+                                response,
+                                Some((sender, peer, checkout.host, checkout.lease)),
+                            ));
                         }
                         Ok(Err(err)) => err,
-                        Err(_) => return Err(timed_out("no response headers in time")),
+                        Err(_) => return Err(no_headers(which)),
                     }
                 }
                 Conn::H2(mut sender) => {
-                    sender.ready().await.map_err(|e| {
-                        FetchError::from_hyper(&e, &format!("HTTP/2 connection to {key}"))
-                    })?;
+                    // Waits for the server to allow another stream: a server
+                    // that never does must not hold the request past its
+                    // deadline.
+                    match timeout_at(deadline.into(), sender.ready()).await {
+                        Ok(ready) => ready.map_err(|e| {
+                            FetchError::from_hyper(&e, &format!("HTTP/2 connection to {key}"))
+                        })?,
+                        Err(_) => {
+                            return Err(FetchError::timeout(
+                                TimeoutKind::Whole,
+                                format!(
+                                    "{url}: the HTTP/2 connection to {key} allowed no new \
+                                     stream in time (request timeout {:?})",
+                                    limits.timeout
+                                ),
+                            ));
+                        }
+                    }
                     *request.uri_mut() = uri.clone();
                     request.headers_mut().remove(header::HOST);
                     request.headers_mut().remove(header::PROXY_AUTHORIZATION);
+                    let (due, which) = headers_due();
                     let response = sender.try_send_request(request);
-                    match timeout_at(first_byte_deadline.into(), response).await {
+                    match timeout_at(due.into(), response).await {
                         Ok(Ok(response)) => return Ok((response, None)),
                         Ok(Err(err)) => err,
-                        Err(_) => return Err(timed_out("no response headers in time")),
+                        Err(_) => return Err(no_headers(which)),
                     }
                 }
             };
@@ -813,27 +949,95 @@ impl Session {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+/// The time limits of one request (one hop of a `fetch`), each already the
+/// tighter of the client's and the request's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Limits {
+    /// For a connection this request opens.
+    connect: Duration,
+    /// To the response headers.
     first_byte: Duration,
+    /// The whole request, from when it is sent: the deadline.
     timeout: Duration,
+    /// Between two pieces of the body.
     between_bytes: Option<Duration>,
+}
+
+impl Limits {
+    /// The client's own limits.
+    fn of(config: &ClientConfig) -> Self {
+        Self {
+            connect: config.connect_timeout,
+            first_byte: config.first_byte_timeout,
+            timeout: config.request_timeout,
+            between_bytes: None,
+        }
+    }
+
+    /// Whether timeout `err` fired under a limit of these tighter than the
+    /// client's own: then it is the request's doing, and says nothing about
+    /// the site.
+    fn own_timeout(&self, err: &FetchError, config: &ClientConfig) -> bool {
+        err.kind == ErrorKind::Timeout
+            && match err.timeout {
+                Some(TimeoutKind::Connect) => self.connect < config.connect_timeout,
+                Some(TimeoutKind::FirstByte) => self.first_byte < config.first_byte_timeout,
+                Some(TimeoutKind::Whole | TimeoutKind::BetweenBytes) | None => {
+                    self.timeout < config.request_timeout
+                }
+            }
+    }
 }
 
 /// Reads a body into one buffer of its own, sized from the body's length
 /// when known: a single copy out of hyper's read buffer, and a `Bytes` that
-/// turns into the guest's `Vec<u8>` without another.
-async fn read_to_end(mut body: ResponseBody) -> Result<Bytes, FetchError> {
+/// turns into the guest's `Vec<u8>` without another. Every piece is charged
+/// to `charge` as it arrives: a body that does not fit in the session's
+/// budget fails as soon as it would not, and its connection is closed.
+async fn read_to_end(mut body: WireBody, charge: &mut Charge) -> Result<Bytes, FetchError> {
     use http_body::Body as _;
     let hint = body.size_hint();
     let expected = hint.exact().unwrap_or(hint.lower()).min(16 * 1024 * 1024);
+    if let Err(over) = charge.grow(expected) {
+        let err = over_budget(body.url(), over);
+        return Err(body.abandon(err));
+    }
     let mut buf = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
+            let beyond = (buf.len() + data.len()) as u64;
+            if let Err(over) = charge.resize(beyond.max(charge.bytes())) {
+                let err = over_budget(body.url(), over);
+                return Err(body.abandon(err));
+            }
             buf.extend_from_slice(&data);
         }
     }
+    charge.shrink(charge.bytes().saturating_sub(buf.len() as u64));
     Ok(Bytes::from(buf))
+}
+
+/// Time one `fetch` spent waiting before its requests were sent: for
+/// robots.txt, a politeness turn, a slot under the global cap. Its timeout
+/// counts only the time after each was sent, as [`Response::elapsed`] does:
+/// a request queued behind a host's 30 s `Crawl-delay` must not find its
+/// redirects and retries timed out by the queue.
+#[derive(Debug, Default)]
+struct Waited(std::sync::atomic::AtomicU64);
+
+impl Waited {
+    fn add(&self, wait: Duration) {
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+                Some(total.saturating_add(nanos))
+            });
+    }
+
+    fn total(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
 }
 
 /// What a request is for.
@@ -847,14 +1051,28 @@ enum Hop {
 
 impl Session {
     /// Fetches `key`'s robots.txt: its status and body.
-    fn fetch_robots<'a>(&'a self, key: &HostKey) -> RobotsFetch<'a> {
+    ///
+    /// It runs under the limits of the request that needs it (`needed_by`):
+    /// a guest that asked for a 200 ms timeout is not held for the client's
+    /// 60 s by a robots.txt that does not answer. A timeout under limits
+    /// tighter than the client's is that request's own doing, not news
+    /// about the site: it is reported as [`RobotsFailure::OwnLimit`], so
+    /// that it is not cached as the site being down for everyone.
+    fn fetch_robots<'a>(&'a self, key: &HostKey, needed_by: Limits) -> RobotsFetch<'a> {
         let url = format!("{key}/robots.txt");
         Box::pin(async move {
+            let request = Request::get(&url).map_err(RobotsFailure::Fetch)?;
             let response = self
-                .fetch_following_redirects(Request::get(&url)?, Hop::Robots)
+                .fetch_following_redirects(request, Hop::Robots, needed_by, &Waited::default())
                 .await;
             tracing::debug!(%url, status = ?response.as_ref().map(|r| r.status), "robots.txt");
-            response.map(|r| (r.status.as_u16(), r.body))
+            match response {
+                Ok(response) => Ok((response.status.as_u16(), response.body)),
+                Err(e) if needed_by.own_timeout(&e, &self.client.inner.config) => {
+                    Err(RobotsFailure::OwnLimit(e))
+                }
+                Err(e) => Err(RobotsFailure::Fetch(e)),
+            }
         })
     }
 }
@@ -862,7 +1080,7 @@ impl Session {
 /// A robots.txt fetch under way: boxed, as it runs inside the request
 /// machinery it is part of.
 type RobotsFetch<'a> =
-    std::pin::Pin<Box<dyn Future<Output = Result<(u16, Bytes), FetchError>> + Send + 'a>>;
+    std::pin::Pin<Box<dyn Future<Output = Result<(u16, Bytes), RobotsFailure>> + Send + 'a>>;
 
 /// Keeps the `Set-Cookie`s of a response to `url`.
 fn store_cookies(jar: &std::sync::Mutex<CookieStore>, headers: &HeaderMap, url: &Url) {

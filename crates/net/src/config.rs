@@ -5,18 +5,27 @@ use std::time::Duration;
 #[derive(Clone, PartialEq)]
 pub struct ClientConfig {
     /// Requests in flight at once, across all hosts and all sessions.
-    /// A request holds its slot until its response body is read or dropped.
+    /// A request holds its slot until its response body has arrived (or it
+    /// failed). While several sessions exist, none may hold more than this
+    /// less an eighth (at least one slot).
     /// Default: 64.
     pub concurrency: usize,
     /// Open connections per host (scheme, host and port), idle ones included.
     /// Default: 8.
     pub per_host: usize,
-    /// Time to resolve the host and establish TCP (and TLS). Default: 10 s.
+    /// Time to resolve the host and establish TCP (and TLS). A `wasi:http`
+    /// guest's `connect-timeout` can only tighten it. Default: 10 s.
     pub connect_timeout: Duration,
     /// Time from sending a request to the response headers. Default: 30 s.
     pub first_byte_timeout: Duration,
-    /// Time for the whole request, body included, redirects included.
-    /// Default: 60 s.
+    /// Time for the whole request, body included, redirects included, and
+    /// for [`Session::fetch`](crate::Session::fetch) every retry included:
+    /// each redirect hop and each retry gets only what the ones before it
+    /// (and the backoff between them) left, and no retry is made once it is
+    /// spent. So a server that trickles its body until the deadline costs
+    /// one timeout, not one per try. Only time after each request is sent
+    /// counts (and the backoff between tries): not waiting for the site's
+    /// robots.txt, a politeness turn or a slot under the caps. Default: 60 s.
     pub request_timeout: Duration,
     /// How long an idle keep-alive connection is kept for reuse. Default: 90 s.
     pub idle_timeout: Duration,
@@ -26,6 +35,12 @@ pub struct ClientConfig {
     /// Largest response body accepted, in bytes; a larger one fails with
     /// `too-large` and its connection is dropped. Default: 16 MiB.
     pub max_response_bytes: u64,
+    /// Host memory one session's buffered responses may hold at once, in
+    /// bytes: bodies the host has read and the plugin has not taken yet
+    /// (a `fetch-all` batch, `fetch-queue` results, `wasi:http` bodies
+    /// read ahead). A response that does not fit fails with `too-large`.
+    /// Default: [`DEFAULT_MAX_BUFFERED_BYTES`](crate::DEFAULT_MAX_BUFFERED_BYTES) (256 MiB).
+    pub max_buffered_bytes: u64,
     /// Largest header section accepted in a response, and sent in a request,
     /// in bytes. Default: 64 KiB.
     pub max_header_bytes: usize,
@@ -108,6 +123,7 @@ impl Default for ClientConfig {
             idle_timeout: Duration::from_secs(90),
             max_redirects: 10,
             max_response_bytes: 16 * 1024 * 1024,
+            max_buffered_bytes: crate::DEFAULT_MAX_BUFFERED_BYTES,
             max_header_bytes: 64 * 1024,
             network_thread: false,
             retries: 2,
@@ -209,6 +225,7 @@ impl std::fmt::Debug for ClientConfig {
             idle_timeout,
             max_redirects,
             max_response_bytes,
+            max_buffered_bytes,
             max_header_bytes,
             network_thread,
             retries,
@@ -236,6 +253,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("idle_timeout", idle_timeout)
             .field("max_redirects", max_redirects)
             .field("max_response_bytes", max_response_bytes)
+            .field("max_buffered_bytes", max_buffered_bytes)
             .field("max_header_bytes", max_header_bytes)
             .field("network_thread", network_thread)
             .field("retries", retries)

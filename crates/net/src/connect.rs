@@ -17,7 +17,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::pool::HostKey;
 use crate::proxy::{Proxies, Proxy};
-use crate::{EgressPolicy, ErrorKind, FetchError};
+use crate::{EgressPolicy, ErrorKind, FetchError, TimeoutKind};
 
 /// The protocol a new connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,19 +108,24 @@ impl Connector {
         !key.tls && self.h2c.contains(&format!("{}:{}", key.host, key.port))
     }
 
-    /// Opens a connection to `key`, within the connect timeout, to an
-    /// address `policy` allows (through the next proxy, if there are any).
+    /// Opens a connection to `key`, within the connect timeout (or within
+    /// `timeout`, a request's own, if that is tighter), to an address
+    /// `policy` allows (through the next proxy, if there are any).
     pub(crate) async fn connect(
         &self,
         key: &HostKey,
         policy: &EgressPolicy,
+        timeout: Duration,
     ) -> Result<Connection, FetchError> {
-        tokio::time::timeout(self.timeout, self.connect_inner(key, policy))
+        let timeout = timeout.min(self.timeout);
+        tokio::time::timeout(timeout, self.connect_inner(key, policy))
             .await
             .unwrap_or_else(|_| {
-                Err(FetchError::new(
-                    ErrorKind::Timeout,
-                    format!("connecting to {key} took longer than {:?}", self.timeout),
+                Err(FetchError::timeout(
+                    TimeoutKind::Connect,
+                    format!(
+                        "connecting to {key} took longer than the connect timeout ({timeout:?})"
+                    ),
                 ))
             })
     }
@@ -139,7 +144,9 @@ impl Connector {
             // The proxy resolves the name again and picks an address itself:
             // every address of the name must be allowed.
             let ip = all_addrs_allowed(key, &addrs, policy)?;
-            let proxy = self.proxies.next().expect("proxies is not empty");
+            let Some(proxy) = self.proxies.next() else {
+                return Err(FetchError::new(ErrorKind::Connect, "no proxy configured"));
+            };
             let proxy_addrs = self.dns.resolve(proxy.key()).await.map_err(|mut e| {
                 e.message = format!("proxy {proxy} for {key}: {}", e.message);
                 e
@@ -240,10 +247,10 @@ fn all_addrs_allowed(
             return Err(denied(key, addr.ip(), why, note));
         }
     }
-    Ok(addrs
+    addrs
         .first()
-        .expect("resolve returns at least one address")
-        .ip())
+        .map(SocketAddr::ip)
+        .ok_or_else(|| FetchError::new(ErrorKind::Dns, format!("{key} has no addresses")))
 }
 
 /// `denied`: `key` resolves to `ip`, which `why`; how to grant it.
@@ -328,11 +335,13 @@ async fn connect_any(
             Err(e) => last = Some((addr, e)),
         }
     }
-    let (addr, err) = last.expect("resolve returns at least one address");
-    Err(FetchError::new(
-        ErrorKind::Connect,
-        format!("connecting to {key} ({addr}): {err}"),
-    ))
+    Err(match last {
+        Some((addr, err)) => FetchError::new(
+            ErrorKind::Connect,
+            format!("connecting to {key} ({addr}): {err}"),
+        ),
+        None => FetchError::new(ErrorKind::Dns, format!("{key} has no addresses")),
+    })
 }
 
 impl HostKey {

@@ -61,13 +61,20 @@ fn decode_one(url: &str, coding: &str, body: &[u8], limit: u64) -> Result<Bytes,
         })?),
         other => unreachable!("unsupported coding {other} was filtered out"),
     };
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit as usize));
-    reader.take(limit + 1).read_to_end(&mut out).map_err(|e| {
-        FetchError::new(
-            ErrorKind::Protocol,
-            format!("{url}: invalid {coding} body: {e}"),
-        )
-    })?;
+    let capacity = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(capacity));
+    // One byte past the limit tells a body at the limit from a larger one.
+    // (Saturating: the limit is configuration, `--max-response-size` may be
+    // u64::MAX, and `limit + 1` would wrap to `take(0)`: an empty body.)
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            FetchError::new(
+                ErrorKind::Protocol,
+                format!("{url}: invalid {coding} body: {e}"),
+            )
+        })?;
     if out.len() as u64 > limit {
         return Err(FetchError::new(
             ErrorKind::TooLarge,
@@ -109,6 +116,12 @@ mod tests {
             .unwrap();
         let out = decode("u", &mut headers("br"), Bytes::from(br), 1000).unwrap();
         assert_eq!(&out[..], b"hello br");
+    }
+
+    #[test]
+    fn the_largest_limit_does_not_wrap_around() {
+        let out = decode("u", &mut headers("gzip"), gzip(b"hello"), u64::MAX).unwrap();
+        assert_eq!(&out[..], b"hello");
     }
 
     #[test]

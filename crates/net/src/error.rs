@@ -68,6 +68,44 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Which limit a [`ErrorKind::Timeout`] ran out of.
+///
+/// The kind stays `timeout` for every one of them (stats and the
+/// `crawlbox:plugin` interface count them together), but `wasi:http` has a
+/// distinct error code for each phase, and a guest that retries wants to
+/// know whether the server never answered or answered too slowly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimeoutKind {
+    /// Resolving, connecting and the TLS handshake took longer than the
+    /// connect timeout.
+    Connect,
+    /// The response headers did not arrive within the first-byte timeout.
+    FirstByte,
+    /// No piece of the body arrived within the between-bytes timeout.
+    BetweenBytes,
+    /// The whole request (redirects, retries and body included) took longer
+    /// than the request timeout.
+    Whole,
+}
+
+impl TimeoutKind {
+    /// The kebab-case name, for messages and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutKind::Connect => "connect",
+            TimeoutKind::FirstByte => "first-byte",
+            TimeoutKind::BetweenBytes => "between-bytes",
+            TimeoutKind::Whole => "request",
+        }
+    }
+}
+
+impl fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A failed request: its [`ErrorKind`] and a message that names what failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {message}")]
@@ -76,6 +114,10 @@ pub struct FetchError {
     pub kind: ErrorKind,
     /// A human-readable description, naming the URL or host where useful.
     pub message: String,
+    /// For a [`ErrorKind::Timeout`] raised by one of the client's own
+    /// limits: which one ran out (`None` for other kinds, and for timeouts
+    /// reported by hyper itself).
+    pub timeout: Option<TimeoutKind>,
 }
 
 impl FetchError {
@@ -84,6 +126,18 @@ impl FetchError {
         Self {
             kind,
             message: message.into(),
+            timeout: None,
+        }
+    }
+
+    /// A [`ErrorKind::Timeout`] raised when limit `which` ran out. Every
+    /// place that enforces one of the client's timeouts builds its error
+    /// here, so that the phase is never lost on the way to the guest.
+    pub fn timeout(which: TimeoutKind, message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Timeout,
+            message: message.into(),
+            timeout: Some(which),
         }
     }
 

@@ -5,8 +5,12 @@
 //!
 //! * HTTP/1.1 keep-alive, and HTTP/2 when a TLS server offers it by ALPN;
 //! * a global cap on requests in flight ([`ClientConfig::concurrency`],
-//!   default 64), held from sending a request until its body is read or
-//!   dropped;
+//!   default 64), held from sending a request until its body has arrived
+//!   (the host reads `wasi:http` bodies ahead of the guest), and shared
+//!   fairly: round robin, and with several sessions none takes the last
+//!   eighth;
+//! * a budget of host memory per session for responses it has not taken
+//!   ([`ClientConfig::max_buffered_bytes`], [`budget`]);
 //! * a hard cap on open connections per host ([`ClientConfig::per_host`],
 //!   default 8), enforced where connections are opened, so the pool can never
 //!   exceed it;
@@ -44,6 +48,7 @@
 //! (streaming, for `wasi:http`).
 
 mod body;
+pub mod budget;
 mod client;
 mod config;
 mod connect;
@@ -61,9 +66,10 @@ mod stats;
 pub mod text;
 
 pub use body::ResponseBody;
+pub use budget::{Charge, DEFAULT_MAX_BUFFERED_BYTES};
 pub use client::{Client, SendOptions, Session, SessionConfig};
 pub use config::{ClientConfig, ConfigError};
-pub use error::{ErrorKind, FetchError};
+pub use error::{ErrorKind, FetchError, TimeoutKind};
 pub use policy::{EgressPolicy, PolicyError};
 pub use queue::FetchQueue;
 pub use request::{FORBIDDEN_HEADERS, Request, Response, is_forbidden_header};

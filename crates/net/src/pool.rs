@@ -98,6 +98,9 @@ pub(crate) struct Peer {
 pub(crate) struct Checkout {
     pub(crate) conn: Conn,
     pub(crate) host: Arc<HostPool>,
+    /// The session's hold on an HTTP/1 connection (none for HTTP/2, whose
+    /// one connection every session shares).
+    pub(crate) lease: Option<Lease>,
     /// Whether the connection served a request before (and so may have been
     /// closed by the server meanwhile).
     pub(crate) reused: bool,
@@ -132,6 +135,66 @@ pub(crate) struct HostPool {
     /// The host speaks HTTP/2 (configured h2c, or negotiated before): one
     /// connection serves every request, so only one is opened at a time.
     h2_expected: std::sync::atomic::AtomicBool,
+    /// HTTP/1 connections in use, by session: no session may hold more
+    /// than its share (see [`Tenant`]).
+    leased: Mutex<HashMap<u64, usize>>,
+}
+
+/// Who checks out a connection, and how many of a host's connections it
+/// may use at once: while several sessions exist, less than all of them,
+/// so that one whose requests to a host are all slow cannot take every
+/// connection to it from the others.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tenant {
+    pub(crate) session: u64,
+    pub(crate) share: usize,
+}
+
+/// A session's use of one HTTP/1 connection of a host; ends when dropped
+/// (the connection handed back, or closed).
+pub(crate) struct Lease {
+    host: Arc<HostPool>,
+    session: u64,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        {
+            let mut leased = self.host.leased.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = leased.get_mut(&self.session) {
+                *n -= 1;
+                if *n == 0 {
+                    leased.remove(&self.session);
+                }
+            }
+        }
+        // A session waiting at its share may go on now.
+        self.host.returned.notify_waiters();
+    }
+}
+
+impl HostPool {
+    fn leases(&self, session: u64) -> usize {
+        self.leased
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&session)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn lease(self: &Arc<Self>, session: u64) -> Lease {
+        *self
+            .leased
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(session)
+            .or_default() += 1;
+        Lease {
+            host: self.clone(),
+            session,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -197,6 +260,7 @@ impl Pool {
             returned: Notify::new(),
             idle_timeout: self.shared.idle_timeout,
             h2_expected: std::sync::atomic::AtomicBool::new(self.shared.connector.is_h2c(key)),
+            leased: Mutex::new(HashMap::new()),
         });
         hosts.insert(key.clone(), host.clone());
         host
@@ -204,11 +268,17 @@ impl Pool {
 
     /// Checks out a connection to `key` whose address `policy` allows: an
     /// idle one, a new one if the host has a free slot, or else the first of
-    /// those two to become available.
+    /// those two to become available. A new connection must be made within
+    /// `connect_timeout` (the tighter of the client's and the request's).
+    /// An HTTP/1 connection counts against `tenant`'s share of the host
+    /// while it is in use; at its share, the tenant waits for one of its
+    /// own to come back.
     pub(crate) async fn checkout(
         &self,
         key: &HostKey,
         policy: &EgressPolicy,
+        connect_timeout: Duration,
+        tenant: Tenant,
     ) -> Result<Checkout, FetchError> {
         let host = self.host(key);
         loop {
@@ -216,19 +286,27 @@ impl Pool {
             tokio::pin!(returned);
             let mut opening_h2 = false;
             let mut wait_for_h2 = false;
+            let mut at_share = false;
             {
                 let mut state = host.state.lock().expect("host lock");
-                if let Some(conn) = state.take_ready(host.idle_timeout, policy) {
-                    return Ok(Checkout {
-                        conn,
-                        host: host.clone(),
-                        reused: true,
-                    });
-                }
                 // Register for a hand-back before releasing the lock, so one
                 // that happens in between is not missed.
                 returned.as_mut().enable();
-                if host.h2_expected.load(Ordering::Relaxed) {
+                let h2 = state.h2.is_some() || host.h2_expected.load(Ordering::Relaxed);
+                if !h2 && host.leases(tenant.session) >= tenant.share {
+                    at_share = true;
+                } else if let Some(conn) = state.take_ready(host.idle_timeout, policy) {
+                    let lease = matches!(conn, Conn::H1(..)).then(|| host.lease(tenant.session));
+                    return Ok(Checkout {
+                        conn,
+                        host: host.clone(),
+                        lease,
+                        reused: true,
+                    });
+                }
+                if at_share {
+                    // Wait for one of this session's own to come back.
+                } else if host.h2_expected.load(Ordering::Relaxed) {
                     if state.h2_connecting {
                         wait_for_h2 = true;
                     } else {
@@ -237,7 +315,7 @@ impl Pool {
                     }
                 }
             }
-            if wait_for_h2 {
+            if wait_for_h2 || at_share {
                 returned.await;
                 continue;
             }
@@ -251,10 +329,12 @@ impl Pool {
                     }
                 },
             };
-            let conn = self.open(&host, permit, policy).await?;
+            let conn = self.open(&host, permit, policy, connect_timeout).await?;
+            let lease = matches!(conn, Conn::H1(..)).then(|| host.lease(tenant.session));
             return Ok(Checkout {
                 conn,
                 host: host.clone(),
+                lease,
                 reused: false,
             });
         }
@@ -267,18 +347,29 @@ impl Pool {
         host: &Arc<HostPool>,
         permit: OwnedSemaphorePermit,
         policy: &EgressPolicy,
+        connect_timeout: Duration,
     ) -> Result<Conn, FetchError> {
         // Connections live on the network thread, when there is one: their
         // sockets are then polled there, beside whatever runs here.
         match &self.shared.runtime {
             Some(network) => {
                 let (shared, host, policy) = (self.shared.clone(), host.clone(), policy.clone());
+                let key = host.key.clone();
                 network
-                    .spawn(async move { open_on(&shared, &host, permit, &policy).await })
+                    .spawn(async move {
+                        open_on(&shared, &host, permit, &policy, connect_timeout).await
+                    })
                     .await
-                    .expect("connection setup does not panic")
+                    // Only if the network thread is gone (the client is
+                    // being dropped): an error, not a panic.
+                    .unwrap_or_else(|e| {
+                        Err(FetchError::new(
+                            ErrorKind::Connect,
+                            format!("connecting to {key}: the network thread stopped ({e})"),
+                        ))
+                    })
             }
-            None => open_on(&self.shared, host, permit, policy).await,
+            None => open_on(&self.shared, host, permit, policy, connect_timeout).await,
         }
     }
 }
@@ -290,6 +381,7 @@ async fn open_on(
     host: &Arc<HostPool>,
     permit: OwnedSemaphorePermit,
     policy: &EgressPolicy,
+    connect_timeout: Duration,
 ) -> Result<Conn, FetchError> {
     {
         let Connection {
@@ -297,7 +389,10 @@ async fn open_on(
             protocol,
             ip,
             forward,
-        } = shared.connector.connect(&host.key, policy).await?;
+        } = shared
+            .connector
+            .connect(&host.key, policy, connect_timeout)
+            .await?;
         let counters = shared.counters.clone();
         counters.opened.fetch_add(1, Ordering::Relaxed);
         counters.open.fetch_add(1, Ordering::Relaxed);

@@ -76,12 +76,17 @@ impl Session {
 
 /// Runs a queue's requests, at most `in_flight` at once, in one task: one
 /// wake-up of the scheduler per batch of completions, not one per request.
+///
+/// While the session's budget of buffered bytes is spent (results taken by
+/// nobody), no new request starts: they wait here, costing a few bytes
+/// each, until the plugin takes results.
 async fn drive(
     session: Session,
     mut incoming: mpsc::UnboundedReceiver<(u64, Result<Request, FetchError>)>,
     outgoing: mpsc::UnboundedSender<(u64, Result<Response, FetchError>)>,
     in_flight: usize,
 ) {
+    let budget = session.buffered().clone();
     let run = |(ticket, request): (u64, Result<Request, FetchError>)| {
         let session = session.clone();
         async move { (ticket, session.fetch_built(request).await) }
@@ -90,21 +95,26 @@ async fn drive(
     let mut waiting = VecDeque::new();
     let mut open = true;
     loop {
+        while running.len() < in_flight && !budget.is_spent() {
+            let Some(next) = waiting.pop_front() else {
+                break;
+            };
+            running.push(run(next));
+        }
+        let held_back = !waiting.is_empty() && running.len() < in_flight;
         tokio::select! {
             // Completions first: they free slots for what waits.
+            biased;
             Some(done) = running.next(), if !running.is_empty() => {
                 if outgoing.send(done).is_err() {
                     return; // the queue is gone
                 }
-                if let Some(next) = waiting.pop_front() {
-                    running.push(run(next));
-                }
             }
             pushed = incoming.recv(), if open => match pushed {
-                Some(item) if running.len() < in_flight => running.push(run(item)),
                 Some(item) => waiting.push_back(item),
                 None => open = false,
             },
+            () = budget.room(), if held_back => {}
             else => return,
         }
     }

@@ -172,4 +172,7 @@ pub struct Response {
     pub retries: u32,
     /// The body as text, if the request asked for it.
     pub text: Option<DecodedText>,
+    /// The host memory this response holds against its session's budget of
+    /// buffered bytes, given back when the response is dropped.
+    pub charge: crate::Charge,
 }

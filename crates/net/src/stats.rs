@@ -19,6 +19,8 @@ pub struct Stats {
     bytes: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
     responses: Mutex<BTreeMap<u16, u64>>,
+    /// Responses to the host's own robots.txt fetches (in `responses` too).
+    robots: AtomicU64,
     /// Time to the end of the response body, in microseconds.
     latency: Mutex<Histogram<u64>>,
 }
@@ -32,6 +34,7 @@ impl Default for Stats {
             bytes: AtomicU64::new(0),
             errors: Default::default(),
             responses: Mutex::new(BTreeMap::new()),
+            robots: AtomicU64::new(0),
             // 1 µs to 1 hour at 3 significant digits; larger values saturate.
             latency: Mutex::new(
                 Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
@@ -51,6 +54,8 @@ pub struct StatsSnapshot {
     pub in_flight: u64,
     /// Responses received, by status code.
     pub responses: BTreeMap<u16, u64>,
+    /// Of those, responses to robots.txt fetches the host made itself.
+    pub robots_responses: u64,
     /// Response body bytes received.
     pub bytes: u64,
     /// Failed requests, by kind. Kinds with no failures are left out.
@@ -68,6 +73,12 @@ impl StatsSnapshot {
     /// All errors, of any kind.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// Whether the run asked for something and every request failed: not
+    /// one response (of any status) came back but the robots.txt ones.
+    pub fn nothing_fetched(&self) -> bool {
+        self.error_count() > 0 && self.responses.values().sum::<u64>() <= self.robots_responses
     }
 }
 
@@ -108,6 +119,10 @@ impl Stats {
 
     pub(crate) fn request_ended(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn robots_response(&self) {
+        self.robots.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn response(&self, status: u16) {
@@ -161,6 +176,7 @@ impl Stats {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
+            robots_responses: self.robots.load(Ordering::Relaxed),
             responses: self.responses.lock().expect("stats lock").clone(),
             bytes: self.bytes.load(Ordering::Relaxed),
             errors,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crawlbox_net::{ErrorKind, FetchError, SendOptions, Session};
+use crawlbox_net::{ErrorKind, FetchError, SendOptions, Session, TimeoutKind};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -40,6 +40,7 @@ impl WasiHttpHooks for HttpHooks {
             let (parts, body) = request.into_parts();
             let body = body.collect().await?.to_bytes();
             let options = SendOptions {
+                connect_timeout: options.and_then(|o| o.connect_timeout),
                 first_byte_timeout: options.and_then(|o| o.first_byte_timeout),
                 between_bytes_timeout: options.and_then(|o| o.between_bytes_timeout),
                 timeout: None,
@@ -66,10 +67,49 @@ fn to_wasi_error(err: FetchError) -> Error {
         },
         ErrorKind::Connect => Error::ConnectionRefused,
         ErrorKind::Tls => Error::TlsProtocolError,
-        ErrorKind::Timeout => Error::HttpResponseTimeout,
+        // wasi:http names the phase: a guest may retry a connect timeout
+        // elsewhere, but not a server that answered too slowly.
+        ErrorKind::Timeout => match err.timeout {
+            Some(TimeoutKind::Connect) => Error::ConnectionTimeout,
+            Some(TimeoutKind::FirstByte | TimeoutKind::BetweenBytes) => {
+                Error::ConnectionReadTimeout
+            }
+            Some(TimeoutKind::Whole) | None => Error::HttpResponseTimeout,
+        },
         ErrorKind::TooLarge => Error::HttpResponseBodySize(None),
         ErrorKind::Denied | ErrorKind::DeniedByRobots => Error::HttpRequestDenied,
         ErrorKind::Protocol => Error::HttpProtocolError,
         ErrorKind::TooManyRedirects => Error::LoopDetected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_timeout_maps_to_its_wasi_http_code() {
+        let timeout = |which| to_wasi_error(FetchError::timeout(which, "t"));
+        assert!(matches!(
+            timeout(TimeoutKind::Connect),
+            Error::ConnectionTimeout
+        ));
+        assert!(matches!(
+            timeout(TimeoutKind::FirstByte),
+            Error::ConnectionReadTimeout
+        ));
+        assert!(matches!(
+            timeout(TimeoutKind::BetweenBytes),
+            Error::ConnectionReadTimeout
+        ));
+        assert!(matches!(
+            timeout(TimeoutKind::Whole),
+            Error::HttpResponseTimeout
+        ));
+        // A timeout of unknown phase (hyper's own) stays the response's.
+        assert!(matches!(
+            to_wasi_error(FetchError::new(ErrorKind::Timeout, "t")),
+            Error::HttpResponseTimeout
+        ));
     }
 }
