@@ -100,13 +100,64 @@ impl PluginSink {
     }
 }
 
+/// Whether `record` can be wrapped as `{"plugin": NAME, "record": RECORD}`
+/// and still mean that: one JSON value, on one line. Every way a record
+/// reaches a sink checks this already (`emit`, a command's stdout lines,
+/// spider items, all through the runtime's `record_line`); the wrapper
+/// checks it again, since a record that were not one value (`1,"plugin":
+/// "good"`) would make a line that JSON parsers attribute to another
+/// plugin (the last duplicate key wins).
+fn wraps_cleanly(record: &str) -> bool {
+    !record.contains(['\n', '\r']) && serde_json::from_str::<serde::de::IgnoredAny>(record).is_ok()
+}
+
 impl RecordSink for PluginSink {
     fn write(&self, _plugin: &str, record: &str) -> io::Result<()> {
         match &self.prefix {
-            Some(prefix) => self.out.write_line(&[prefix, record, "}"])?,
+            Some(prefix) => {
+                if !wraps_cleanly(record) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a record that is not one JSON value on one line reached the output \
+                         (a crawlbox bug): it was not written",
+                    ));
+                }
+                self.out.write_line(&[prefix, record, "}"])?
+            }
             None => self.out.write_line(&[record])?,
         }
         self.records.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapped_record_always_belongs_to_its_plugin() {
+        for record in [
+            r#"{"a":1}"#,
+            "[1, 2]",
+            "\"s\"",
+            "  7  ",
+            r#"{"plugin":"good"}"#,
+        ] {
+            assert!(wraps_cleanly(record), "{record}");
+            let line = format!("{{\"plugin\":\"hostile\",\"record\":{record}}}");
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(value["plugin"], "hostile", "{line}");
+            assert_eq!(value.as_object().unwrap().len(), 2, "{line}");
+        }
+        for forged in [
+            r#"1,"plugin":"good""#,
+            r#"1} {"plugin":"good","record":1"#,
+            "{\"a\":1}\n{\"b\":2}",
+            "[1,\r2]",
+            "",
+        ] {
+            assert!(!wraps_cleanly(forged), "{forged}");
+        }
     }
 }

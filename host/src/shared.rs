@@ -36,6 +36,7 @@ pub async fn crawl(
     shared: &SharedCrawlArgs,
     seed_only: bool,
     limits: crawlbox_frontier::Limits,
+    caps: crawlbox_frontier::Caps,
     job: &Job,
     wasm: &[u8],
     common: &CommonArgs,
@@ -58,6 +59,7 @@ pub async fn crawl(
         seed_only,
         reclaim_after: shared.reclaim_after,
         host_interval: common.per_host_delay,
+        caps,
     };
     work(&frontier, job, loaded, &options, common).await
 }
@@ -101,6 +103,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         seed_only: false,
         reclaim_after: args.shared.reclaim_after,
         host_interval: args.common.per_host_delay,
+        caps: args.frontier.caps(),
     };
     let loaded = load_spider(&job, wasm, &args.common)?;
     work(&frontier, &job, loaded, &options, &args.common).await
@@ -179,11 +182,13 @@ async fn work(
         "  pages              {} by this worker ({} failed, {} taken over, {} duplicates)",
         report.pages, report.failed_pages, report.reclaimed, report.duplicates
     )];
+    lines.extend(summary::dropped_follows(&report.dropped));
     let mut fields = serde_json::json!({
         "pages": report.pages,
         "failed_pages": report.failed_pages,
         "reclaimed": report.reclaimed,
         "duplicates": report.duplicates,
+        "dropped_follows": summary::dropped_json(&report.dropped),
     });
     if let Some(c) = &counts {
         lines.push(format!(

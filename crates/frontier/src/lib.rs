@@ -6,6 +6,13 @@
 //! * **Order**: higher priority first; equal priorities breadth-first (in
 //!   the order they were added).
 //! * **Limits**: pages (started, so in-flight pages count) and depth.
+//! * **Caps** ([`Caps`]): the frontier lives in host memory (and, with a
+//!   journal, on disk), outside any limit of the spider's own, so what a
+//!   spider can queue is bounded: requests queued (count and bytes), `meta`
+//!   per request, follows per page. A request the page limit can never
+//!   reach (as many requests are queued, in flight or done as the limit
+//!   allows) is dropped instead of queued. Each drop is a [`Push`] outcome
+//!   the caller counts and reports.
 //! * **Resuming**: with [`Frontier::open`], every addition and every finished
 //!   page (with its items) is appended to `journal.jsonl` before the page's
 //!   items are written anywhere else. Killed and opened again on the same
@@ -75,6 +82,64 @@ pub struct Limits {
     pub max_depth: Option<u32>,
 }
 
+/// Default [`Caps::max_queued`]: requests waiting at once.
+pub const DEFAULT_MAX_QUEUED: u64 = 1_000_000;
+/// Default [`Caps::max_queued_bytes`]: 256 MiB of requests waiting at once.
+pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 256 << 20;
+/// Default [`Caps::max_meta_bytes`]: 64 KiB of `meta` per request.
+pub const DEFAULT_MAX_META_BYTES: u64 = 64 << 10;
+/// Default [`Caps::max_follows_per_page`].
+pub const DEFAULT_MAX_FOLLOWS_PER_PAGE: usize = 10_000;
+/// What a queued entry costs beyond its strings and body: its fingerprint,
+/// the heap and seen-set entries, the allocations (an estimate).
+pub const ENTRY_OVERHEAD: u64 = 160;
+
+/// Bounds on what a spider can make the host hold for it. The frontier
+/// lives in host memory (and in the journal), outside the spider's memory
+/// limit: without them, a spider returning 200,000 follows per page grows
+/// the host by gigabytes. Past a cap, a request is dropped (not queued, not
+/// marked seen: it may be offered again once there is room), and the drop
+/// is reported as a [`Push`] outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Requests waiting at once ([`Push::QueueFull`] past it). Default
+    /// [`DEFAULT_MAX_QUEUED`].
+    pub max_queued: u64,
+    /// Bytes of requests waiting at once, as [`Entry::cost`] counts them
+    /// (URL, method, headers, body, meta, plus [`ENTRY_OVERHEAD`])
+    /// ([`Push::QueueBytesFull`] past it). Default
+    /// [`DEFAULT_MAX_QUEUED_BYTES`].
+    pub max_queued_bytes: u64,
+    /// Bytes of `meta` of one request ([`Push::MetaTooLarge`] past it).
+    /// Default [`DEFAULT_MAX_META_BYTES`].
+    pub max_meta_bytes: u64,
+    /// Follows one page may yield; the caller keeps the first ones
+    /// ([`Caps::cap_follows`]). Default [`DEFAULT_MAX_FOLLOWS_PER_PAGE`].
+    pub max_follows_per_page: usize,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self {
+            max_queued: DEFAULT_MAX_QUEUED,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            max_meta_bytes: DEFAULT_MAX_META_BYTES,
+            max_follows_per_page: DEFAULT_MAX_FOLLOWS_PER_PAGE,
+        }
+    }
+}
+
+impl Caps {
+    /// Keeps the first [`max_follows_per_page`](Self::max_follows_per_page)
+    /// of a page's follows (before anything else looks at them: the rest
+    /// cost nothing more); returns how many were dropped.
+    pub fn cap_follows<T>(&self, follows: &mut Vec<T>) -> usize {
+        let dropped = follows.len().saturating_sub(self.max_follows_per_page);
+        follows.truncate(self.max_follows_per_page);
+        dropped
+    }
+}
+
 /// What became of a request offered with [`Frontier::push`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Push {
@@ -86,6 +151,28 @@ pub enum Push {
     TooDeep,
     /// Not an absolute http(s) URL: dropped.
     Invalid(String),
+    /// The page limit cannot use it: as many requests are queued, in flight
+    /// or done as [`Limits::max_pages`] allows, so it would never be
+    /// fetched. Dropped, not marked seen.
+    PageLimit,
+    /// Its `meta` is this many bytes, over [`Caps::max_meta_bytes`]: dropped.
+    MetaTooLarge(u64),
+    /// [`Caps::max_queued`] requests are waiting: dropped, not marked seen.
+    QueueFull,
+    /// It would take the queued bytes over [`Caps::max_queued_bytes`]:
+    /// dropped, not marked seen.
+    QueueBytesFull,
+}
+
+impl Push {
+    /// Whether the request was dropped by a cap or the page limit (rather
+    /// than queued, seen before, too deep or invalid).
+    pub fn is_capped(&self) -> bool {
+        matches!(
+            self,
+            Push::PageLimit | Push::MetaTooLarge(_) | Push::QueueFull | Push::QueueBytesFull
+        )
+    }
 }
 
 /// Counts for the summary.
@@ -97,10 +184,34 @@ pub struct Counts {
     pub done: u64,
     /// Pages waiting.
     pub queued: u64,
+    /// Bytes of the pages waiting ([`Entry::cost`]).
+    pub queued_bytes: u64,
     /// Pages taken and not finished yet.
     pub in_flight: u64,
     /// Items committed.
     pub items: u64,
+}
+
+impl Entry {
+    /// What the entry costs the host while queued, as
+    /// [`Caps::max_queued_bytes`] counts it: its strings and body, plus
+    /// [`ENTRY_OVERHEAD`].
+    pub fn cost(&self) -> u64 {
+        let request = &self.request;
+        let headers: usize = request.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let text = match &request.text {
+            Some(TextDecoding::Charset(label)) => label.len(),
+            _ => 0,
+        };
+        (request.method.len()
+            + request.url.len()
+            + headers
+            + request.body.as_ref().map_or(0, Vec::len)
+            + text
+            + self.meta.len()
+            + self.fingerprint.len()) as u64
+            + ENTRY_OVERHEAD
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -141,6 +252,7 @@ enum Record {
 #[derive(Debug)]
 pub struct Frontier {
     limits: Limits,
+    caps: Caps,
     queue: BinaryHeap<Queued>,
     seen: HashSet<String>,
     seq: u64,
@@ -160,6 +272,7 @@ impl Frontier {
     pub fn in_memory(limits: Limits) -> Self {
         Self {
             limits,
+            caps: Caps::default(),
             queue: BinaryHeap::new(),
             seen: HashSet::new(),
             seq: 0,
@@ -168,8 +281,39 @@ impl Frontier {
         }
     }
 
+    /// With these caps instead of the defaults. They bound what is offered
+    /// from now on: requests a resumed journal had queued stay queued even
+    /// if they are over them.
+    pub fn with_caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// The caps in force.
+    pub fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// A frontier journaled in `dir` (created if needed), resumed from the
     /// journal there if there is one.
+    ///
+    /// # How large the journal grows
+    ///
+    /// One `add` line per request ever queued, one `done` line per page
+    /// finished (with its items), nothing else. A request is queued only
+    /// within the caps, so the journal holds at most, for what is waiting,
+    /// [`Caps::max_queued_bytes`] of requests, and for what the crawl did,
+    /// each page fetched (its request again) and its items. JSON encodes a
+    /// byte of a string or body in at most 6 bytes (`\u0000`), so a line is
+    /// at most 6 × the entry's [`cost`](Entry::cost) (`meta` bounded by
+    /// [`Caps::max_meta_bytes`]). With [`Limits::max_pages`] = N, requests
+    /// past what N pages can use are never queued: at most N + the start
+    /// requests `add` lines ever.
     pub fn open(dir: &Path, limits: Limits) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("journal.jsonl");
@@ -220,6 +364,7 @@ impl Frontier {
             .set_len(valid_end)?;
         self.counts.seen = self.seen.len() as u64;
         for (seq, entry) in pending.into_values() {
+            self.counts.queued_bytes += entry.cost();
             self.queue.push(Queued {
                 priority: entry.priority,
                 seq,
@@ -240,7 +385,23 @@ impl Frontier {
         self.counts
     }
 
-    /// Offers a request at `depth`.
+    /// Whether the page limit can use no more requests: as many are queued,
+    /// in flight or done as [`Limits::max_pages`] allows (each of those will
+    /// be fetched before the limit stops the crawl, so a new one never
+    /// would). Check it before preparing requests to offer.
+    pub fn is_full_for_pages(&self) -> bool {
+        let claimed = self.counts.queued + self.counts.in_flight + self.counts.done;
+        self.limits.max_pages.is_some_and(|max| claimed >= max)
+    }
+
+    /// Offers a request at `depth`. Checked in this order: depth, the page
+    /// limit, `meta` size, URL, dedup, then the queue's caps; only an added
+    /// request is marked seen (and journaled).
+    ///
+    /// With [`Limits::max_pages`], a request offered once enough are queued
+    /// to reach the limit is dropped ([`Push::PageLimit`]) whatever its
+    /// priority: the crawl fetches the first `max_pages` requests accepted,
+    /// highest priority first among them.
     pub fn push(
         &mut self,
         request: PageRequest,
@@ -251,12 +412,21 @@ impl Frontier {
         if self.limits.max_depth.is_some_and(|max| depth > max) {
             return Ok(Push::TooDeep);
         }
+        if self.is_full_for_pages() {
+            return Ok(Push::PageLimit);
+        }
+        if meta.len() as u64 > self.caps.max_meta_bytes {
+            return Ok(Push::MetaTooLarge(meta.len() as u64));
+        }
         let fingerprint = match fingerprint(&request) {
             Ok(fp) => fp,
             Err(why) => return Ok(Push::Invalid(why)),
         };
-        if !self.seen.insert(fingerprint.clone()) {
+        if self.seen.contains(&fingerprint) {
             return Ok(Push::Seen);
+        }
+        if self.counts.queued >= self.caps.max_queued {
+            return Ok(Push::QueueFull);
         }
         let entry = Entry {
             fingerprint,
@@ -265,7 +435,12 @@ impl Frontier {
             priority,
             depth,
         };
+        let cost = entry.cost();
+        if self.counts.queued_bytes.saturating_add(cost) > self.caps.max_queued_bytes {
+            return Ok(Push::QueueBytesFull);
+        }
         self.write(&Record::Add(entry.clone()))?;
+        self.seen.insert(entry.fingerprint.clone());
         self.seq += 1;
         self.queue.push(Queued {
             priority,
@@ -274,6 +449,7 @@ impl Frontier {
         });
         self.counts.seen += 1;
         self.counts.queued += 1;
+        self.counts.queued_bytes += cost;
         Ok(Push::Added)
     }
 
@@ -286,6 +462,7 @@ impl Frontier {
         }
         let next = self.queue.pop()?.entry;
         self.counts.queued -= 1;
+        self.counts.queued_bytes = self.counts.queued_bytes.saturating_sub(next.cost());
         self.counts.in_flight += 1;
         Some(next)
     }
@@ -441,9 +618,10 @@ mod tests {
             f.push(get("http://a/4"), String::new(), 0, 2).unwrap(),
             Push::TooDeep
         );
+        // Three are queued: the page limit can use no more.
         assert_eq!(
             f.push(get("http://a/5"), String::new(), 0, 1).unwrap(),
-            Push::Added
+            Push::PageLimit
         );
         // Priority first, then breadth-first.
         let order: Vec<String> = std::iter::from_fn(|| f.pop())
@@ -454,6 +632,8 @@ mod tests {
             ["http://a/3", "http://a/1", "http://a/2"],
             "page limit 3"
         );
+        let mut f = Frontier::in_memory(Limits::default());
+        f.push(get("http://a/1"), String::new(), 0, 0).unwrap();
         let mut post = get("http://a/1");
         post.method = "POST".into();
         post.body = Some(b"x".to_vec());
@@ -499,6 +679,196 @@ mod tests {
         // The torn line was cut off: a third opening reads everything.
         let f = Frontier::open(&dir, Limits::default()).unwrap();
         assert_eq!((f.counts().done, f.counts().queued), (2, 2));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("crawlbox-frontier-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn meta_over_the_cap_is_dropped_and_not_marked_seen() {
+        let caps = Caps {
+            max_meta_bytes: 10,
+            ..Caps::default()
+        };
+        let mut f = Frontier::in_memory(Limits::default()).with_caps(caps);
+        assert_eq!(
+            f.push(get("http://a/1"), "x".repeat(11), 0, 0).unwrap(),
+            Push::MetaTooLarge(11)
+        );
+        assert!(Push::MetaTooLarge(11).is_capped());
+        assert_eq!(f.counts().queued, 0);
+        // Not marked seen: offered again within the cap, it is queued.
+        assert_eq!(
+            f.push(get("http://a/1"), "x".repeat(10), 0, 0).unwrap(),
+            Push::Added
+        );
+    }
+
+    #[test]
+    fn the_queue_holds_at_most_max_queued_requests() {
+        let caps = Caps {
+            max_queued: 2,
+            ..Caps::default()
+        };
+        let mut f = Frontier::in_memory(Limits::default()).with_caps(caps);
+        for n in 0..2 {
+            let url = format!("http://a/{n}");
+            assert_eq!(f.push(get(&url), String::new(), 0, 0).unwrap(), Push::Added);
+        }
+        assert_eq!(
+            f.push(get("http://a/2"), String::new(), 0, 0).unwrap(),
+            Push::QueueFull
+        );
+        // A duplicate is still a duplicate.
+        assert_eq!(
+            f.push(get("http://a/0"), String::new(), 0, 0).unwrap(),
+            Push::Seen
+        );
+        // Taking a page makes room; the dropped request was not marked seen.
+        f.pop().unwrap();
+        assert_eq!(
+            f.push(get("http://a/2"), String::new(), 0, 0).unwrap(),
+            Push::Added
+        );
+        assert_eq!(f.counts().queued, 2);
+    }
+
+    #[test]
+    fn the_queue_holds_at_most_max_queued_bytes() {
+        let entry_cost = |url: &str, meta: &str| {
+            Entry {
+                fingerprint: fingerprint(&get(url)).unwrap(),
+                request: get(url),
+                meta: meta.into(),
+                priority: 0,
+                depth: 0,
+            }
+            .cost()
+        };
+        let one = entry_cost("http://a/0", "0123456789");
+        assert!(one > ENTRY_OVERHEAD + 10 + 10, "{one}");
+        let caps = Caps {
+            max_queued_bytes: 3 * one,
+            ..Caps::default()
+        };
+        let mut f = Frontier::in_memory(Limits::default()).with_caps(caps);
+        for n in 0..3 {
+            let url = format!("http://a/{n}");
+            assert_eq!(
+                f.push(get(&url), "0123456789".into(), 0, 0).unwrap(),
+                Push::Added
+            );
+        }
+        assert_eq!(f.counts().queued_bytes, 3 * one);
+        assert_eq!(
+            f.push(get("http://a/3"), "0123456789".into(), 0, 0)
+                .unwrap(),
+            Push::QueueBytesFull
+        );
+        // A body counts too.
+        let mut post = get("http://a/4");
+        post.method = "POST".into();
+        post.body = Some(vec![0; 1000]);
+        f.pop().unwrap();
+        assert_eq!(f.counts().queued_bytes, 2 * one);
+        assert_eq!(
+            f.push(post, String::new(), 0, 0).unwrap(),
+            Push::QueueBytesFull
+        );
+        assert_eq!(
+            f.push(get("http://a/3"), "0123456789".into(), 0, 0)
+                .unwrap(),
+            Push::Added
+        );
+    }
+
+    #[test]
+    fn follows_the_page_limit_cannot_use_are_not_queued() {
+        let mut f = Frontier::in_memory(Limits {
+            max_pages: Some(3),
+            max_depth: None,
+        });
+        for n in 0..3 {
+            let url = format!("http://a/{n}");
+            assert_eq!(f.push(get(&url), String::new(), 0, 0).unwrap(), Push::Added);
+        }
+        assert!(f.is_full_for_pages());
+        assert_eq!(
+            f.push(get("http://a/3"), String::new(), 9, 0).unwrap(),
+            Push::PageLimit
+        );
+        // In flight and done count as much as queued.
+        let first = f.pop().unwrap();
+        assert_eq!(
+            f.push(get("http://a/4"), String::new(), 0, 1).unwrap(),
+            Push::PageLimit
+        );
+        f.complete(&first, &[], None).unwrap();
+        assert_eq!(
+            f.push(get("http://a/5"), String::new(), 0, 1).unwrap(),
+            Push::PageLimit
+        );
+        assert_eq!(f.counts().queued, 2);
+        assert_eq!(f.counts().seen, 3);
+        // Every request queued is fetched: exactly the page limit.
+        let rest: Vec<Entry> = std::iter::from_fn(|| f.pop()).collect();
+        assert_eq!(rest.len(), 2);
+    }
+
+    #[test]
+    fn a_page_keeps_at_most_max_follows_per_page() {
+        let caps = Caps {
+            max_follows_per_page: 3,
+            ..Caps::default()
+        };
+        let mut follows: Vec<u32> = (0..10).collect();
+        assert_eq!(caps.cap_follows(&mut follows), 7);
+        assert_eq!(follows, [0, 1, 2]);
+        let mut few = vec![1, 2];
+        assert_eq!(caps.cap_follows(&mut few), 0);
+        assert_eq!(few, [1, 2]);
+    }
+
+    /// 200,000 follows a page with a page limit of 10: the journal holds
+    /// the 10 requests that will be fetched, and nothing of the rest.
+    #[test]
+    fn the_journal_holds_only_what_the_caps_let_in() {
+        let dir = temp_dir("journal-bound");
+        let mut f = Frontier::open(
+            &dir,
+            Limits {
+                max_pages: Some(10),
+                max_depth: None,
+            },
+        )
+        .unwrap();
+        let meta = "m".repeat(1000);
+        let mut pushed = 0;
+        for page in 0..3 {
+            for n in 0..200_000 {
+                let url = format!("http://a/{page}/{n}");
+                if f.push(get(&url), meta.clone(), 0, 1).unwrap() == Push::Added {
+                    pushed += 1;
+                }
+            }
+            if let Some(entry) = f.pop() {
+                f.complete(&entry, &["{}".into()], None).unwrap();
+            }
+        }
+        assert_eq!(pushed, 10);
+        drop(f);
+        let size = std::fs::metadata(dir.join("journal.jsonl")).unwrap().len();
+        // 10 `add` lines of about 1.1 KB and 3 `done` lines.
+        assert!(size < 20_000, "journal is {size} bytes");
+        // Resumed, the queued bytes are counted again.
+        let f = Frontier::open(&dir, Limits::default()).unwrap();
+        assert_eq!(f.counts().queued, 7);
+        assert!(f.counts().queued_bytes >= 7 * 1000, "{:?}", f.counts());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

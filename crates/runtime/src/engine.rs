@@ -80,11 +80,91 @@ impl Plugin {
     }
 }
 
+/// Largest plugin file [`read_component`] reads: a component of the
+/// languages tested is 1-40 MB.
+pub const MAX_COMPONENT_BYTES: u64 = 1 << 30;
+
+/// Reads the plugin file at `path`, checking its first 8 bytes before the
+/// rest: a file that is not a WebAssembly component (a text file of any
+/// size, `/dev/zero`, a core module) is refused at once, without being read
+/// whole, and a component larger than [`MAX_COMPONENT_BYTES`] is refused
+/// after that many bytes (a pipe or a device may never end).
+pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let name = || path.display().to_string();
+    let read_error = |e: std::io::Error| LoadError::Read {
+        path: name(),
+        message: e.to_string(),
+    };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    if file.metadata().map_err(read_error)?.is_dir() {
+        return Err(LoadError::Read {
+            path: name(),
+            message: "it is a directory: give the .wasm file".into(),
+        });
+    }
+    let mut head = Vec::with_capacity(8);
+    (&mut file)
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(read_error)?;
+    check_magic(&name(), &head)?;
+    let size_hint = file.metadata().map_or(0, |m| m.len());
+    let mut wasm =
+        Vec::with_capacity(usize::try_from(size_hint.min(MAX_COMPONENT_BYTES)).unwrap_or(0));
+    wasm.extend_from_slice(&head);
+    file.take(MAX_COMPONENT_BYTES + 1 - 8)
+        .read_to_end(&mut wasm)
+        .map_err(read_error)?;
+    if wasm.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(LoadError::TooLarge {
+            path: name(),
+            limit: MAX_COMPONENT_BYTES,
+        });
+    }
+    Ok(wasm)
+}
+
+/// Whether `wasm` starts like a component (`head` may be just its first 8
+/// bytes); the error names the plugin and says what it is instead.
+fn check_magic(name: &str, head: &[u8]) -> Result<(), LoadError> {
+    let name = name.to_owned();
+    match head.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(LoadError::CoreModule { name }),
+        // Other versions: let wasmtime say what it makes of them.
+        Some([0, b'a', b's', b'm', ..]) => Ok(()),
+        _ => Err(LoadError::NotWasm { name }),
+    }
+}
+
 /// Why a plugin could not be loaded. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read the plugin {path}: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The file is larger than any plugin should be.
+    #[error(
+        "the plugin {path} is larger than {} MiB, more than any component crawlbox \
+         runs: is it the right file?",
+        limit >> 20
+    )]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// [`MAX_COMPONENT_BYTES`].
+        limit: u64,
+    },
     /// Not WebAssembly at all.
-    #[error("{name} is not a WebAssembly component (it does not start with the `\\0asm` magic)")]
+    #[error(
+        "{name} is not a WebAssembly component (it does not start with the `\\0asm` magic): \
+         give the .wasm file built for `--target wasm32-wasip2`"
+    )]
     NotWasm {
         /// The plugin's name.
         name: String,
@@ -172,24 +252,20 @@ impl Runtime {
     /// `name` appears in logs, errors and stats.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
         let named = || name.to_owned();
-        match wasm.get(..8) {
-            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => {
-                return Err(LoadError::CoreModule { name: named() });
-            }
-            Some([0, b'a', b's', b'm', ..]) => {}
-            _ => return Err(LoadError::NotWasm { name: named() }),
-        }
+        check_magic(name, wasm)?;
         let started = std::time::Instant::now();
+        // wasmtime's messages quote names from the component: escaped.
+        let message = |e: wasmtime::Error| crate::escape_untrusted(&format!("{e:#}")).into_owned();
         let component = self.compile(wasm).map_err(|e| LoadError::Invalid {
             name: named(),
-            message: format!("{e:#}"),
+            message: message(e),
         })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports {
                 name: named(),
-                message: format!("{e:#}"),
+                message: message(e),
             })?;
         let kind = if let Ok(scraper) = ScraperPre::new(pre.clone()) {
             PluginKind::Scraper(scraper)
@@ -201,7 +277,7 @@ impl Runtime {
                 Err(e) => {
                     return Err(LoadError::NoRun {
                         name: named(),
-                        message: format!("{e:#}"),
+                        message: message(e),
                     });
                 }
             }
@@ -345,5 +421,74 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("crawlbox-engine-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_component_is_refused_after_8_bytes() {
+        // /dev/zero never ends: only its first 8 bytes are read.
+        let err = read_component(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(err, LoadError::NotWasm { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("/dev/zero is not a WebAssembly component")
+        );
+        // A 2 GiB file (sparse): refused without reading it.
+        let big = scratch("big.wasm", b"just text\n");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&big)
+            .unwrap()
+            .set_len(2 << 30)
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            read_component(&big),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        std::fs::remove_file(&big).unwrap();
+        // Shorter than the magic, a core module, a directory, a missing file.
+        let short = scratch("short.wasm", b"\0as");
+        assert!(matches!(
+            read_component(&short),
+            Err(LoadError::NotWasm { .. })
+        ));
+        let core = scratch("core.wasm", &[0, b'a', b's', b'm', 1, 0, 0, 0]);
+        assert!(matches!(
+            read_component(&core),
+            Err(LoadError::CoreModule { .. })
+        ));
+        let err = read_component(&std::env::temp_dir()).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let err = read_component(Path::new("/nonexistent/x.wasm")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cannot read the plugin /nonexistent/x.wasm"),
+            "{err}"
+        );
+        for path in [short, core] {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_component_is_read_whole() {
+        let mut bytes = vec![0, b'a', b's', b'm', 0x0d, 0, 1, 0];
+        bytes.extend(std::iter::repeat_n(7u8, 100_000));
+        let path = scratch("component.wasm", &bytes);
+        assert_eq!(read_component(&path).unwrap(), bytes);
+        std::fs::remove_file(&path).unwrap();
     }
 }

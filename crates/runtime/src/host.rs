@@ -53,15 +53,17 @@ impl wit::Host for PluginState {
         self.emit(item)
     }
 
+    /// Escaped, and charged to the plugin's log budget (see `PluginLog`).
     fn log(&mut self, level: wit::Level, message: String) {
-        let plugin = &*self.plugin;
-        match level {
-            wit::Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
-            wit::Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
-            wit::Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
-            wit::Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
-            wit::Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
-        }
+        use crate::output::Severity;
+        let severity = match level {
+            wit::Level::Trace => Severity::Trace,
+            wit::Level::Debug => Severity::Debug,
+            wit::Level::Info => Severity::Info,
+            wit::Level::Warn => Severity::Warn,
+            wit::Level::Error => Severity::Error,
+        };
+        self.log.message(severity, &message);
     }
 }
 
@@ -207,7 +209,7 @@ pub(crate) fn to_net_request(req: wit::Request) -> Result<crawlbox_net::Request,
 }
 
 fn to_wit_error(err: FetchError) -> wit::FetchError {
-    let FetchError { kind, message } = err;
+    let FetchError { kind, message, .. } = err;
     match kind {
         ErrorKind::InvalidRequest => wit::FetchError::InvalidRequest(message),
         ErrorKind::Dns => wit::FetchError::Dns(message),

@@ -56,8 +56,8 @@ mod spider;
 mod state;
 mod worker;
 
-pub use engine::{LoadError, Plugin, Runtime};
-pub use output::RecordSink;
+pub use engine::{LoadError, MAX_COMPONENT_BYTES, Plugin, Runtime, read_component};
+pub use output::{MAX_RECORD_LINE, RecordSink, escape_untrusted, has_control_characters};
 pub use run::{Input, Limits, Outcome, RunReport};
-pub use spider::CrawlReport;
+pub use spider::{CrawlReport, DroppedFollows};
 pub use worker::{WorkReport, WorkerOptions};

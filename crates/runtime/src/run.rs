@@ -14,7 +14,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::engine::{EPOCH_TICK, PluginKind};
 use crate::http_hooks::HttpHooks;
-use crate::output::{GuestLog, Records};
+use crate::output::{GuestLog, PluginLog, Records};
 use crate::state::PluginState;
 use crate::{Plugin, RecordSink, Runtime};
 
@@ -38,8 +38,10 @@ pub struct Limits {
     /// Bytes of records the run may emit; `emit` fails past it.
     /// Default: 1 GiB.
     pub max_output_bytes: Option<u64>,
-    /// Bytes of the guest's stdout, and of its stderr, passed to the log;
-    /// the rest is discarded. Default: 1 MiB each.
+    /// Bytes the plugin may write to the host's log: its stdout and stderr
+    /// lines and its `host.log` messages together (each line counts its
+    /// escaped text plus 32 bytes); the rest is discarded, with one warning.
+    /// Default: 1 MiB.
     pub log_bytes: u64,
 }
 
@@ -74,6 +76,9 @@ pub enum Outcome {
     WallLimit(Duration),
     /// A record could not be written.
     OutputFailed(String),
+    /// A crawl reached the run's record limits (`max_records`,
+    /// `max_output_bytes`): it stopped, keeping the items written (why).
+    OutputLimit(String),
     /// The run was cancelled (Ctrl-C).
     Interrupted,
 }
@@ -86,7 +91,7 @@ impl Outcome {
 
     /// A short stable name: `completed`, `failed`, `trapped`,
     /// `memory-limit`, `cpu-limit`,
-    /// `wall-limit`, `output-failed`.
+    /// `wall-limit`, `output-failed`, `output-limit`, `interrupted`.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
@@ -96,6 +101,7 @@ impl Outcome {
             Outcome::CpuLimit(_) => "cpu-limit",
             Outcome::WallLimit(_) => "wall-limit",
             Outcome::OutputFailed(_) => "output-failed",
+            Outcome::OutputLimit(_) => "output-limit",
             Outcome::Interrupted => "interrupted",
         }
     }
@@ -115,6 +121,7 @@ impl fmt::Display for Outcome {
             Outcome::CpuLimit(d) => write!(f, "the plugin used up its CPU time limit of {d:?}"),
             Outcome::WallLimit(d) => write!(f, "the run hit its wall-clock limit of {d:?}"),
             Outcome::OutputFailed(m) => write!(f, "{m}"),
+            Outcome::OutputLimit(m) => write!(f, "{m}"),
             Outcome::Interrupted => write!(f, "the run was interrupted"),
         }
     }
@@ -258,26 +265,27 @@ impl Runtime {
         lines: Option<Records>,
     ) -> Store<PluginState> {
         let name = plugin.name.clone();
+        // One log budget for stdout, stderr and host.log together.
+        let log = PluginLog::new(name.clone(), limits.log_bytes);
         let stdout = match lines {
-            Some(records) => GuestLog::records(
-                name.clone(),
-                limits.max_output_bytes.unwrap_or(u64::MAX),
-                records,
-            ),
-            None => GuestLog::new(name.clone(), "stdout", limits.log_bytes),
+            Some(records) => {
+                GuestLog::records(&log, limits.max_output_bytes.unwrap_or(u64::MAX), records)
+            }
+            None => GuestLog::new(&log, "stdout"),
         };
         let wasi = WasiCtx::builder()
             .arg(&*name)
             .args(&input.args)
             .envs(&input.env)
             .stdout(stdout)
-            .stderr(GuestLog::new(name.clone(), "stderr", limits.log_bytes))
+            .stderr(GuestLog::new(&log, "stderr"))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
         let state = PluginState {
             plugin: name,
+            log,
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),

@@ -4,6 +4,15 @@
 //! commits the page's items (in the frontier's journal first, then to the
 //! sink) together with the page's completion.
 //!
+//! What a spider yields is held by the host, outside the spider's memory
+//! limit, so it is bounded: follows by the frontier's [`Caps`] (per page,
+//! `meta` size, queued count and bytes) and the page limit, each drop
+//! counted by reason in [`DroppedFollows`] and warned about once; items by
+//! the run's record limits (`--max-records`, `--max-output`), shared with
+//! what the spider `emit`s, past which the crawl ends as
+//! [`Outcome::OutputLimit`] (Scrapy's `CLOSESPIDER_ITEMCOUNT` closes the
+//! spider too).
+//!
 //! One instance serves the whole crawl: `parse` calls are short and many,
 //! and instantiating per call measured several times slower (see
 //! docs/spiders.md). Fetches run as tasks of their own, so the network
@@ -12,7 +21,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crawlbox_frontier::{Entry, Frontier, PageRequest, Push};
+use crawlbox_frontier::{Caps, Entry, Frontier, PageRequest, Push};
 use crawlbox_net::{FetchError, Session, StatsSnapshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +30,8 @@ use url::Url;
 use crate::engine::PluginKind;
 use crate::host::crawlbox::plugin::host as wit;
 use crate::host::{to_net_request, to_wit_response};
-use crate::state::record_line;
+use crate::output::escape_untrusted;
+use crate::state::{PluginState, record_line};
 use crate::{Input, Limits, Outcome, Plugin, RecordSink, Runtime};
 
 pub(crate) mod bindings {
@@ -52,6 +62,8 @@ pub struct CrawlReport {
     pub failed_pages: u64,
     /// Items written in this run.
     pub items: u64,
+    /// Follows dropped by the frontier's caps or the page limit.
+    pub dropped: DroppedFollows,
     /// Whether this run resumed an earlier one.
     pub resumed: bool,
     /// Wall-clock time of the run.
@@ -105,6 +117,7 @@ impl Runtime {
             pages: progress.pages,
             failed_pages: progress.failed,
             items: progress.items,
+            dropped: progress.drops.counts,
             resumed,
             elapsed: started.elapsed(),
             stats: session.stats().snapshot(),
@@ -130,6 +143,7 @@ impl Runtime {
                 plugin.name
             ));
         };
+        let caps = frontier.caps();
         let mut store = self.store(plugin, input, limits, session.clone(), sink.clone(), None);
         let mut spider = match pre.instantiate_async(&mut store).await {
             Ok(spider) => spider,
@@ -142,8 +156,13 @@ impl Runtime {
                 Err(outcome) => return outcome,
             };
             for request in requests {
-                if let Err(outcome) = offer(frontier, session, request, String::new(), 0, 0) {
-                    return outcome;
+                let offered = offer(frontier, session, request, String::new(), 0, 0);
+                match offered {
+                    Ok(Some((url, push))) => {
+                        progress.drops.pushed(plugin, "start", &url, &push, caps)
+                    }
+                    Ok(None) => {}
+                    Err(outcome) => return outcome,
                 }
             }
         }
@@ -167,7 +186,10 @@ impl Runtime {
             };
             let (entry, result) = done.expect("fetch tasks do not panic");
             if fresh_instance && result.is_ok() {
+                let written = record_counts(store.data());
                 store = self.store(plugin, input, limits, session.clone(), sink.clone(), None);
+                // The record limits are the crawl's, not the instance's.
+                (store.data_mut().records, store.data_mut().output_bytes) = written;
                 spider = match pre.instantiate_async(&mut store).await {
                     Ok(spider) => spider,
                     Err(trap) => return trap_outcome(&mut store, &trap),
@@ -194,20 +216,40 @@ impl Runtime {
                 }
                 Err(outcome) => return outcome,
             };
-            let items = valid_items(plugin, &entry.request.url, output.items);
-            for follow in output.follow {
+            let page_url = &entry.request.url;
+            let mut items = valid_items(plugin, page_url, output.items);
+            let mut follows = output.follow;
+            let over = caps.cap_follows(&mut follows);
+            progress
+                .drops
+                .over_page_cap(plugin, page_url, follows.len() + over, over, caps);
+            let mut follows = follows.into_iter();
+            for follow in follows.by_ref() {
+                // Nothing more can be fetched: the rest are not even parsed.
+                if frontier.is_full_for_pages() {
+                    progress.drops.counts.beyond_max_pages += 1;
+                    break;
+                }
                 let priority = follow.priority.unwrap_or(0);
-                if let Err(outcome) = offer(
+                let offered = offer(
                     frontier,
                     session,
                     follow.request,
                     follow.meta,
                     priority,
                     entry.depth + 1,
-                ) {
-                    return outcome;
+                );
+                match offered {
+                    Ok(Some((url, push))) => {
+                        progress.drops.pushed(plugin, page_url, &url, &push, caps);
+                    }
+                    Ok(None) => {}
+                    Err(outcome) => return outcome,
                 }
             }
+            progress.drops.counts.beyond_max_pages += follows.len() as u64;
+            // Items within the run's record limits (shared with `emit`).
+            let limit = fit_items(store.data_mut(), page_url, &mut items);
             // The page and its items commit together, in the journal first.
             if let Err(e) = frontier.complete(&entry, &items, None) {
                 return journal_failed(e);
@@ -219,6 +261,184 @@ impl Runtime {
                 }
                 progress.items += 1;
             }
+            if let Some(why) = limit {
+                return Outcome::OutputLimit(why);
+            }
+        }
+    }
+}
+
+/// Records written so far and their bytes (items and `emit`s together).
+fn record_counts(state: &PluginState) -> (u64, u64) {
+    (state.records, state.output_bytes)
+}
+
+/// Keeps the items of the page at `url` that fit in the run's record
+/// limits (`--max-records`, `--max-output`; what the spider `emit`s counts
+/// too) and charges them; `Some(why)` when some did not fit: the crawl then
+/// ends, once the page is committed with the items that fit. The others
+/// are dropped (a resumed crawl does not fetch the page again).
+pub(crate) fn fit_items(
+    state: &mut PluginState,
+    url: &str,
+    items: &mut Vec<String>,
+) -> Option<String> {
+    let mut fit = 0;
+    let mut why = None;
+    for item in items.iter() {
+        let bytes = item.len() as u64;
+        if let Some(max) = state.max_records
+            && state.records >= max
+        {
+            why = Some(format!(
+                "the crawl reached its limit of {max} records (--max-records, \
+                 limits.max_records)"
+            ));
+            break;
+        }
+        if let Some(max) = state.max_output_bytes
+            && state.output_bytes.saturating_add(bytes) > max
+        {
+            why = Some(format!(
+                "the crawl reached its limit of {max} bytes of records (--max-output, \
+                 limits.max_output)"
+            ));
+            break;
+        }
+        state.records += 1;
+        state.output_bytes += bytes;
+        fit += 1;
+    }
+    let dropped = items.len() - fit;
+    items.truncate(fit);
+    why.map(|why| {
+        format!(
+            "{why}: it stopped at {}, whose last {dropped} items were dropped",
+            escape_untrusted(url)
+        )
+    })
+}
+
+/// Follows a crawl dropped instead of queueing them, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedFollows {
+    /// Past the per-page cap (`--max-follows-per-page`).
+    pub over_page_cap: u64,
+    /// `meta` over its cap (`--max-meta-size`).
+    pub meta_too_large: u64,
+    /// The queue held its most requests or bytes (`--max-queued`,
+    /// `--max-queued-bytes`).
+    pub queue_full: u64,
+    /// The page limit could not use them (`--max-pages`): they would never
+    /// have been fetched.
+    pub beyond_max_pages: u64,
+}
+
+impl DroppedFollows {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.over_page_cap + self.meta_too_large + self.queue_full + self.beyond_max_pages
+    }
+
+    /// `over the per-page cap: N, ...`, the non-zero reasons only.
+    pub fn describe(&self) -> String {
+        [
+            ("over the per-page cap", self.over_page_cap),
+            ("meta too large", self.meta_too_large),
+            ("queue full", self.queue_full),
+            ("beyond --max-pages", self.beyond_max_pages),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(why, n)| format!("{why}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// Counts dropped follows and warns about the first of each reason (the
+/// summary has the counts): a crawl that drops millions logs a few lines.
+#[derive(Debug, Default)]
+pub(crate) struct Drops {
+    pub(crate) counts: DroppedFollows,
+    warned_page_cap: bool,
+    warned_meta: bool,
+    warned_queue: bool,
+}
+
+impl Drops {
+    /// `over` of a page's `yielded` follows were past the per-page cap.
+    pub(crate) fn over_page_cap(
+        &mut self,
+        plugin: &Plugin,
+        page: &str,
+        yielded: usize,
+        over: usize,
+        caps: Caps,
+    ) {
+        if over == 0 {
+            return;
+        }
+        self.counts.over_page_cap += over as u64;
+        if !std::mem::replace(&mut self.warned_page_cap, true) {
+            tracing::warn!(
+                target: "plugin",
+                plugin = &*plugin.name,
+                "parse {} yielded {yielded} follows, over the limit of {} a page \
+                 (--max-follows-per-page): the last {over} were dropped (further drops \
+                 are counted in the summary)",
+                escape_untrusted(page),
+                caps.max_follows_per_page
+            );
+        }
+    }
+
+    /// What the frontier made of a follow of `page` to `url`.
+    pub(crate) fn pushed(
+        &mut self,
+        plugin: &Plugin,
+        page: &str,
+        url: &str,
+        push: &Push,
+        caps: Caps,
+    ) {
+        let (page, url) = (escape_untrusted(page), escape_untrusted(url));
+        match push {
+            Push::PageLimit => self.counts.beyond_max_pages += 1,
+            Push::MetaTooLarge(bytes) => {
+                self.counts.meta_too_large += 1;
+                if !std::mem::replace(&mut self.warned_meta, true) {
+                    tracing::warn!(
+                        target: "plugin",
+                        plugin = &*plugin.name,
+                        "dropped the follow of {page} to {url}: its meta is {bytes} bytes, \
+                         over the limit of {} (--max-meta-size) (further drops are counted in \
+                         the summary)",
+                        caps.max_meta_bytes
+                    );
+                }
+            }
+            Push::QueueFull | Push::QueueBytesFull => {
+                self.counts.queue_full += 1;
+                if !std::mem::replace(&mut self.warned_queue, true) {
+                    let cap = if *push == Push::QueueFull {
+                        format!("{} requests (--max-queued)", caps.max_queued)
+                    } else {
+                        format!("{} bytes (--max-queued-bytes)", caps.max_queued_bytes)
+                    };
+                    tracing::warn!(
+                        target: "plugin",
+                        plugin = &*plugin.name,
+                        "dropped the follow of {page} to {url}: the crawl's queue holds its \
+                         limit of {cap}; follows are dropped until pages are taken from it \
+                         (further drops are counted in the summary)"
+                    );
+                }
+            }
+            Push::Invalid(why) => {
+                tracing::debug!(target: "plugin", "not queued: {}", escape_untrusted(why));
+            }
+            Push::Added | Push::Seen | Push::TooDeep => {}
         }
     }
 }
@@ -228,13 +448,14 @@ struct Progress {
     pages: u64,
     failed: u64,
     items: u64,
+    drops: Drops,
 }
 
 /// Asks the spider for its start requests: `start` with the run's input
 /// (`null` when there is none). `Err`: the run ends so.
 pub(crate) async fn start_requests(
     spider: &bindings::Spider,
-    store: &mut wasmtime::Store<crate::state::PluginState>,
+    store: &mut wasmtime::Store<PluginState>,
     input: &Input,
 ) -> Result<Vec<wit::Request>, Outcome> {
     let json = if input.json.trim().is_empty() {
@@ -254,7 +475,7 @@ pub(crate) async fn start_requests(
 /// the run ends so.
 pub(crate) async fn parse_page(
     spider: &bindings::Spider,
-    store: &mut wasmtime::Store<crate::state::PluginState>,
+    store: &mut wasmtime::Store<PluginState>,
     plugin: &Plugin,
     url: &str,
     fetched: Result<crawlbox_net::Response, FetchError>,
@@ -263,21 +484,24 @@ pub(crate) async fn parse_page(
     let response = match fetched {
         Ok(response) => to_wit_response(response),
         Err(err) => {
-            tracing::warn!(target: "plugin", plugin = &*plugin.name, "{url}: {err}");
+            let text = format!("{url}: {err}");
+            tracing::warn!(target: "plugin", plugin = &*plugin.name, "{}", escape_untrusted(&text));
             return Ok(Err(err.to_string()));
         }
     };
     match spider.call_parse(&mut *store, &response, meta).await {
         Ok(Ok(output)) => Ok(Ok(output)),
         Ok(Err(message)) => {
-            tracing::warn!(target: "plugin", plugin = &*plugin.name, "parse {url}: {message}");
+            let text = format!("parse {url}: {message}");
+            tracing::warn!(target: "plugin", plugin = &*plugin.name, "{}", escape_untrusted(&text));
             Ok(Err(message))
         }
         Err(trap) => Err(trap_outcome(store, &trap)),
     }
 }
 
-/// Queues a request a spider yielded, unless the run's policy denies it.
+/// Queues a request a spider yielded, unless the run's policy denies it;
+/// the request's URL and what the frontier made of it (`None`: denied).
 fn offer(
     frontier: &mut Frontier,
     session: &Session,
@@ -285,16 +509,13 @@ fn offer(
     meta: String,
     priority: i32,
     depth: u32,
-) -> Result<(), Outcome> {
+) -> Result<Option<(String, Push)>, Outcome> {
     let Some(request) = admit(session, request) else {
-        return Ok(());
+        return Ok(None);
     };
+    let url = request.url.clone();
     match frontier.push(request, meta, priority, depth) {
-        Ok(Push::Invalid(why)) => {
-            tracing::debug!(target: "plugin", "not queued: {why}");
-            Ok(())
-        }
-        Ok(_) => Ok(()),
+        Ok(push) => Ok(Some((url, push))),
         Err(e) => Err(journal_failed(e)),
     }
 }
@@ -306,7 +527,8 @@ pub(crate) fn admit(session: &Session, request: wit::Request) -> Option<PageRequ
         Ok(url) => {
             if let Err(err) = session.config().egress.check_url(&url) {
                 session.stats().record_error(err.kind);
-                tracing::debug!(target: "plugin", "not queued: {err}");
+                let text = err.to_string();
+                tracing::debug!(target: "plugin", "not queued: {}", escape_untrusted(&text));
                 return None;
             }
         }
@@ -334,9 +556,12 @@ pub(crate) fn valid_items(plugin: &Plugin, url: &str, items: Vec<String>) -> Vec
     for item in items {
         match record_line(item) {
             Ok(line) => lines.push(line),
-            Err(e) => {
-                tracing::warn!(target: "plugin", plugin = &*plugin.name, "dropped an item of {url}: {e}")
-            }
+            Err(e) => tracing::warn!(
+                target: "plugin",
+                plugin = &*plugin.name,
+                "dropped an item of {}: {e}",
+                escape_untrusted(url)
+            ),
         }
     }
     lines
@@ -361,7 +586,7 @@ fn journal_failed(e: std::io::Error) -> Outcome {
 }
 
 pub(crate) fn trap_outcome(
-    store: &mut wasmtime::Store<crate::state::PluginState>,
+    store: &mut wasmtime::Store<PluginState>,
     trap: &wasmtime::Error,
 ) -> Outcome {
     store

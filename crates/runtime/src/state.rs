@@ -13,6 +13,8 @@ use crate::http_hooks::HttpHooks;
 
 pub(crate) struct PluginState {
     pub(crate) plugin: Arc<str>,
+    /// The plugin's log and its budget, shared with its stdout and stderr.
+    pub(crate) log: crate::output::PluginLog,
     pub(crate) table: ResourceTable,
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,

@@ -8,6 +8,13 @@
 //! committed: the pages of a worker that dies are claimed again by the
 //! others after `reclaim_after`, and a late commit of a page committed
 //! before writes nothing (see `crawlbox-frontier-redis`).
+//!
+//! The bounds of the in-process crawl hold here too, per worker: the
+//! per-page follow cap and the `meta` cap of [`WorkerOptions::caps`]
+//! (counted in [`WorkReport::dropped`]), and the run's record limits for
+//! items, past which the worker commits what fits and stops with
+//! [`Outcome::OutputLimit`]. The queue's count and byte caps are not
+//! enforced in Redis (its memory is Redis's: bound it with `maxmemory`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +25,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::PluginKind;
-use crate::spider::{admit, page_request, parse_page, start_requests, trap_outcome, valid_items};
+use crate::spider::{
+    DroppedFollows, Drops, admit, fit_items, page_request, parse_page, start_requests,
+    trap_outcome, valid_items,
+};
 use crate::{Input, Limits, Outcome, Plugin, RecordSink, Runtime};
 
 /// How a worker takes part in a crawl.
@@ -38,6 +48,9 @@ pub struct WorkerOptions {
     /// Least time between two page fetches from one host, across every
     /// worker of the crawl (zero: no shared limit).
     pub host_interval: Duration,
+    /// Follows per page and `meta` size (the queue's count and byte caps
+    /// do not apply to Redis).
+    pub caps: crawlbox_frontier::Caps,
 }
 
 /// What a worker did.
@@ -53,6 +66,8 @@ pub struct WorkReport {
     pub failed_pages: u64,
     /// Items this worker committed.
     pub items: u64,
+    /// Follows this worker dropped (per-page and `meta` caps).
+    pub dropped: DroppedFollows,
     /// Pages this worker took over from a worker that held them too long.
     pub reclaimed: u64,
     /// Pages this worker finished that another had committed first (their
@@ -71,6 +86,7 @@ struct Tally {
     items: u64,
     reclaimed: u64,
     duplicates: u64,
+    drops: Drops,
 }
 
 impl Runtime {
@@ -105,6 +121,7 @@ impl Runtime {
             pages: tally.pages,
             failed_pages: tally.failed,
             items: tally.items,
+            dropped: tally.drops.counts,
             reclaimed: tally.reclaimed,
             duplicates: tally.duplicates,
             elapsed: started.elapsed(),
@@ -244,27 +261,44 @@ impl Runtime {
                     Ok(outcome) => outcome,
                     Err(outcome) => return outcome,
                 };
+            let caps = options.caps;
+            let mut limit = None;
             let (items, follows, error) = match outcome {
                 Ok(output) => {
-                    let items = valid_items(plugin, &url, output.items);
-                    let follows = output
-                        .follow
-                        .into_iter()
-                        .filter_map(|follow| {
-                            let request = admit(session, follow.request)?;
-                            Some(
-                                Offer::new(request)
-                                    .meta(follow.meta)
-                                    .priority(follow.priority.unwrap_or(0))
-                                    .depth(page.entry.depth + 1),
-                            )
-                        })
-                        .collect();
+                    let mut items = valid_items(plugin, &url, output.items);
+                    let mut follow = output.follow;
+                    let over = caps.cap_follows(&mut follow);
+                    tally
+                        .drops
+                        .over_page_cap(plugin, &url, follow.len() + over, over, caps);
+                    let mut follows = Vec::with_capacity(follow.len());
+                    for follow in follow {
+                        let meta = follow.meta.len() as u64;
+                        if meta > caps.max_meta_bytes {
+                            let push = crawlbox_frontier::Push::MetaTooLarge(meta);
+                            tally
+                                .drops
+                                .pushed(plugin, &url, &follow.request.url, &push, caps);
+                            continue;
+                        }
+                        let Some(request) = admit(session, follow.request) else {
+                            continue;
+                        };
+                        follows.push(
+                            Offer::new(request)
+                                .meta(follow.meta)
+                                .priority(follow.priority.unwrap_or(0))
+                                .depth(page.entry.depth + 1),
+                        );
+                    }
+                    // Items within this worker's record limits (shared with `emit`).
+                    limit = fit_items(store.data_mut(), &url, &mut items);
                     (items, follows, None)
                 }
                 Err(message) => (Vec::new(), Vec::new(), Some(message)),
             };
             // The page, its items and its follow-ups commit together.
+            let last = limit.is_some();
             let frontier = frontier.clone();
             commits.spawn(async move {
                 let completion = frontier
@@ -276,6 +310,18 @@ impl Runtime {
                     failed: error.is_some(),
                 })
             });
+            if last {
+                // Settle every commit (their items are kept); the pages
+                // still being fetched are not committed: another worker
+                // takes them over after `reclaim_after`.
+                while let Some(done) = commits.join_next().await {
+                    match done.expect("commit tasks do not panic") {
+                        Ok(committed) => tally.add(&committed),
+                        Err(e) => return redis_failed(e),
+                    }
+                }
+                return Outcome::OutputLimit(limit.unwrap_or_default());
+            }
         }
     }
 }

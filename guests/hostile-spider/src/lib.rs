@@ -1,0 +1,122 @@
+//! A hostile spider: what it yields attacks what the host holds for a
+//! spider (the frontier, the journal, the item output), the attack chosen
+//! by its input `{"attack": ATTACK, "url": URL, "count": N, "bytes": B}`:
+//!
+//! * `items`: every page yields `count` items (default 3000) of about
+//!   `bytes` bytes each (default 10,000). Expected: the run's record limits
+//!   (`--max-records`, `--max-output`) stop the crawl (`output-limit`),
+//!   with at most that many items written.
+//! * `follows`: every page yields `count` new follows (default 200,000),
+//!   all distinct. Expected: the per-page cap keeps the first 10,000, and
+//!   under `--max-pages` those the limit cannot use are not queued: host
+//!   memory and the journal stay small, the crawl ends at once.
+//! * `meta`: every page yields `count` follows (default 100) with `bytes`
+//!   of meta each (default 1 MiB). Expected: each is dropped (meta over its
+//!   cap), with one clear log line.
+//!
+//! Every page also yields one item `{"page": URL}` (the `items` attack
+//! aside), so the tests can count pages.
+
+use serde::Deserialize;
+
+mod bindings {
+    #![allow(clippy::too_many_arguments, clippy::crate_in_macro_def)] // generated code
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "crawlbox:plugin/spider",
+        generate_all,
+        pub_export_macro: true,
+        default_bindings_module: "crate::bindings",
+    });
+}
+
+use bindings::Guest;
+use bindings::crawlbox::plugin::host::{Request, Response};
+use bindings::crawlbox::plugin::spider_types::{Follow, ParseOutput};
+
+#[derive(Deserialize, Clone)]
+struct Input {
+    attack: String,
+    url: String,
+    count: Option<usize>,
+    bytes: Option<usize>,
+}
+
+struct Spider;
+
+impl Guest for Spider {
+    fn start(input: String) -> Result<Vec<Request>, String> {
+        let parsed: Input =
+            serde_json::from_str(&input).map_err(|e| format!("invalid input {input}: {e}"))?;
+        // One instance serves the whole crawl: `parse` finds it there.
+        INPUT.with(|cell| *cell.borrow_mut() = Some(parsed.clone()));
+        Ok(vec![get(parsed.url)])
+    }
+
+    fn parse(resp: Response, _meta: String) -> Result<ParseOutput, String> {
+        let input = INPUT
+            .with(|cell| cell.borrow().clone())
+            .ok_or("parse before start: this spider keeps its input in its instance")?;
+        let page = serde_json::json!({ "page": resp.url }).to_string();
+        let base = input.url.split('?').next().unwrap_or(&input.url).to_owned();
+        // A page's follows are told apart from every other page's.
+        let tag: String = resp
+            .url
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        Ok(match input.attack.as_str() {
+            "items" => {
+                let count = input.count.unwrap_or(3000);
+                let filler = "i".repeat(input.bytes.unwrap_or(10_000));
+                ParseOutput {
+                    items: (0..count)
+                        .map(|n| serde_json::json!({ "n": n, "filler": filler }).to_string())
+                        .collect(),
+                    follow: vec![follow(format!("{base}?next={tag}"), String::new())],
+                }
+            }
+            "follows" => ParseOutput {
+                items: vec![page],
+                follow: (0..input.count.unwrap_or(200_000))
+                    .map(|n| follow(format!("{base}?p={tag}&n={n}"), String::new()))
+                    .collect(),
+            },
+            "meta" => {
+                let meta = "m".repeat(input.bytes.unwrap_or(1 << 20));
+                ParseOutput {
+                    items: vec![page],
+                    follow: (0..input.count.unwrap_or(100))
+                        .map(|n| follow(format!("{base}?m={tag}&n={n}"), meta.clone()))
+                        .collect(),
+                }
+            }
+            other => return Err(format!("unknown attack {other:?}: items, follows or meta")),
+        })
+    }
+}
+
+thread_local! {
+    static INPUT: std::cell::RefCell<Option<Input>> = const { std::cell::RefCell::new(None) };
+}
+
+fn follow(url: String, meta: String) -> Follow {
+    Follow {
+        request: get(url),
+        meta,
+        priority: None,
+    }
+}
+
+fn get(url: String) -> Request {
+    Request {
+        method: "GET".into(),
+        url,
+        headers: Vec::new(),
+        body: None,
+        timeout_ms: None,
+        text: None,
+    }
+}
+
+bindings::export!(Spider);
