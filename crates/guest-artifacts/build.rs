@@ -25,10 +25,14 @@ const RUST_GUESTS: &[(&str, &str)] = &[
     ("example-spider", "EXAMPLE_SPIDER"),
     ("wasi-http-fetch", "WASI_HTTP_FETCH"),
     ("batch-fetch", "BATCH_FETCH"),
+    ("hostile-spider", "HOSTILE_SPIDER"),
 ];
 
 /// (binary name, const name) of each Rust `wasi:cli/command` guest.
-const RUST_COMMANDS: &[(&str, &str)] = &[("http-command", "HTTP_COMMAND")];
+const RUST_COMMANDS: &[(&str, &str)] = &[
+    ("http-command", "HTTP_COMMAND"),
+    ("hostile-forge-stdout", "HOSTILE_FORGE_STDOUT"),
+];
 
 /// The hostile plugins: examples of `guests/hostile`, one per attack.
 const HOSTILE: &[(&str, &str)] = &[
@@ -43,6 +47,8 @@ const HOSTILE: &[(&str, &str)] = &[
     ("forbidden-headers", "HOSTILE_FORBIDDEN_HEADERS"),
     ("panic-after-emit", "HOSTILE_PANIC_AFTER_EMIT"),
     ("escape", "HOSTILE_ESCAPE"),
+    ("log-forge", "HOSTILE_LOG_FORGE"),
+    ("hog", "HOSTILE_HOG"),
 ];
 
 /// (folder under guests/, const name) of each Python guest.
@@ -131,7 +137,68 @@ fn wasm_name(name: &str) -> String {
     format!("{}.wasm", name.replace('-', "_"))
 }
 
+/// Makes sure the toolchain building this crate has the `wasm32-wasip2`
+/// target. `rust-toolchain.toml` asks for it, but rustup adds a listed
+/// target only when it installs the toolchain, not to one already there:
+/// so add it the same way, saying so in one line, or stop with one line
+/// that names the command to run.
+fn ensure_wasm_target() {
+    const TARGET: &str = "wasm32-wasip2";
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else {
+        fail(&format!(
+            "cannot run `{rustc} --print sysroot` to look for the {TARGET} target"
+        ));
+    };
+    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        return;
+    }
+    // The toolchain's name, as rustup knows it: the sysroot's folder name.
+    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok().or_else(|| {
+        sysroot
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+    });
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", TARGET]);
+    if let Some(toolchain) = &toolchain {
+        rustup.args(["--toolchain", toolchain]);
+    }
+    match rustup.output() {
+        Ok(out) if out.status.success() => {
+            println!(
+                "cargo:warning=added the {TARGET} target to the {} toolchain (`rustup target add {TARGET}`), as rust-toolchain.toml asks",
+                toolchain.as_deref().unwrap_or("current")
+            );
+        }
+        Ok(out) => fail(&format!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(_) => fail(&format!(
+            "the {TARGET} target is missing from the Rust toolchain at {}, and rustup is not \
+             on PATH to add it: install it with `rustup target add {TARGET}` (or your \
+             distribution's wasm32-wasip2 standard library), then build again",
+            sysroot.display()
+        )),
+    }
+}
+
+/// Stops the build with one line saying what is wrong and what to do: no
+/// panic, no backtrace.
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}
+
 fn build_rust_guests(root: &Path, target: &Path) {
+    ensure_wasm_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root.join("guests"))
@@ -245,7 +312,7 @@ fn build_js_guest(root: &Path, tools: &Path, out: &Path) {
                 "--no-audit",
                 "--no-fund",
             ]),
-            "installing componentize-js with `npm ci` (needs Node.js and npm)",
+            "installing componentize-js with `npm ci` (needs Node.js and npm; on Debian: apt-get install nodejs npm)",
         );
     }
     // componentize-js wants the WIT folder under the source's folder.
@@ -303,18 +370,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs `cmd`; on failure, panics with `what` and the command's output.
+/// Runs `cmd`; on failure, stops the build with `what` (which says what
+/// the step needs) and the command's output.
 fn run(cmd: &mut Command, what: &str) {
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
+    let output = match cmd.output() {
+        Ok(output) => output,
+        Err(e) => fail(&format!("{what}: cannot run {:?}: {e}", cmd.get_program())),
+    };
     if !output.status.success() {
-        panic!(
-            "{what} failed ({}):\n{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        eprintln!("{}", String::from_utf8_lossy(&output.stdout));
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        fail(&format!("{what} failed ({})", output.status));
     }
 }
 

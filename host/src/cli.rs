@@ -86,6 +86,9 @@ pub struct WorkerArgs {
     pub max_depth: Option<u32>,
 
     #[command(flatten)]
+    pub frontier: FrontierArgs,
+
+    #[command(flatten)]
     pub plugin: PluginArgs,
 
     #[command(flatten)]
@@ -133,6 +136,9 @@ pub struct CrawlArgs {
     /// Deepest page to fetch, start requests being depth 0.
     #[arg(long, value_name = "N")]
     pub max_depth: Option<u32>,
+
+    #[command(flatten)]
+    pub frontier: FrontierArgs,
 
     /// A fresh spider instance for every page instead of one for the whole
     /// crawl: pages cannot see one another's state, at a cost per page.
@@ -295,6 +301,13 @@ pub struct PluginArgs {
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub max_response_size: Option<u64>,
 
+    /// Host memory the plugin's responses may hold while it has not taken
+    /// them (a fetch-all batch, fetch-queue results, wasi:http bodies read
+    /// ahead); a response that does not fit fails with too-large
+    /// [default: 256MiB].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_buffered_responses: Option<u64>,
+
     /// Linear memory the plugin may use [default: 256MiB].
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub memory: Option<u64>,
@@ -316,7 +329,8 @@ pub struct PluginArgs {
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub max_output: Option<u64>,
 
-    /// Bytes of the plugin's stdout (and of its stderr) passed to the log [default: 1MiB].
+    /// Bytes the plugin may write to the log: its stdout, stderr and
+    /// host.log messages together [default: 1MiB].
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub max_log_output: Option<u64>,
 
@@ -483,5 +497,48 @@ impl CommonArgs {
             user_agent: self.user_agent.clone().unwrap_or(defaults.user_agent),
             ..defaults
         })
+    }
+}
+
+/// What a spider may make the host hold for it: the frontier lives in host
+/// memory (and in the `--state` journal), outside the spider's memory
+/// limit. Follows past a cap are dropped, counted in the summary, and the
+/// first drop of each kind is logged. With `--redis`, only
+/// `--max-meta-size` and `--max-follows-per-page` apply (bound Redis with
+/// its own `maxmemory`).
+#[derive(Debug, Args, Default)]
+pub struct FrontierArgs {
+    /// Requests waiting in the frontier at most; further follows are
+    /// dropped until pages are taken [default: 1000000].
+    #[arg(long, value_name = "N")]
+    pub max_queued: Option<u64>,
+
+    /// Bytes of requests waiting at most (URL, headers, body and meta, plus
+    /// about 160 bytes each) [default: 256MiB].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_queued_bytes: Option<u64>,
+
+    /// Longest `meta` of one follow; a follow with a longer one is dropped
+    /// [default: 64KiB].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_meta_size: Option<u64>,
+
+    /// Follows one page may yield; the rest are dropped [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_follows_per_page: Option<usize>,
+}
+
+impl FrontierArgs {
+    /// The caps, defaults filled in.
+    pub fn caps(&self) -> crawlbox_frontier::Caps {
+        let defaults = crawlbox_frontier::Caps::default();
+        crawlbox_frontier::Caps {
+            max_queued: self.max_queued.unwrap_or(defaults.max_queued),
+            max_queued_bytes: self.max_queued_bytes.unwrap_or(defaults.max_queued_bytes),
+            max_meta_bytes: self.max_meta_size.unwrap_or(defaults.max_meta_bytes),
+            max_follows_per_page: self
+                .max_follows_per_page
+                .unwrap_or(defaults.max_follows_per_page),
+        }
     }
 }

@@ -8,6 +8,7 @@
 mod cli;
 mod console;
 mod manifest;
+mod names;
 mod output;
 mod shared;
 mod summary;
@@ -94,25 +95,44 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 &args.args,
                 &args.plugin,
             )?;
-            if let Some(name) = entry.name {
-                job.name = name;
+            match entry.name {
+                // Checked when the jobs file was loaded.
+                Some(name) => job.name = name,
+                None if manifest.name.is_none() => check_file_name(&job.name, &entry.plugin)?,
+                None => {}
             }
             jobs.push(job);
         }
     }
     for plugin in &args.plugins {
         let (manifest, _) = Manifest::for_plugin(plugin, args.manifest.as_deref())?;
-        jobs.push(Job::resolve(
+        let job = Job::resolve(
             WasmSource::File(plugin.clone()),
             &plugin_name(plugin),
             &manifest,
             input.clone(),
             &args.args,
             &args.plugin,
-        )?);
+        )?;
+        if manifest.name.is_none() {
+            check_file_name(&job.name, plugin)?;
+        }
+        jobs.push(job);
     }
     dedup_names(&mut jobs);
     run_jobs(&args.common, jobs).await
+}
+
+/// A plugin named after its file (no manifest or job names it): the name
+/// must be a plain name too (see `names`).
+fn check_file_name(name: &str, plugin: &std::path::Path) -> anyhow::Result<()> {
+    names::validate(
+        name,
+        &format!(
+            "the plugin {} (named after its file: rename it, or set `name` in its manifest)",
+            plugin.display()
+        ),
+    )
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -184,6 +204,13 @@ async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCod
         let sink = match (&shared, &common.out_dir) {
             (Some(out), _) => PluginSink::new(out.clone(), several.then_some(job.name.as_str())),
             (None, Some(dir)) => {
+                // Names were checked where they came from; a name is never a path.
+                if let Err(problem) = names::check(&job.name) {
+                    bail!(
+                        "the plugin name {:?} cannot name a file ({problem})",
+                        job.name
+                    );
+                }
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
                 let path = dir.join(format!("{}.jsonl", job.name));
@@ -219,7 +246,16 @@ async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCod
 
     if common.quiet {
         for report in reports.iter().filter(|r| !r.outcome.is_success()) {
-            eprintln!("crawlbox: {}: {}", report.plugin, report.outcome);
+            eprintln!(
+                "crawlbox: {}: {}",
+                report.plugin,
+                summary::why(&report.outcome)
+            );
+        }
+        for report in &reports {
+            if let Some(warning) = summary::nothing_fetched(report) {
+                eprintln!("crawlbox: {}: {warning}", report.plugin);
+            }
         }
     } else {
         eprint!("{}", summary::text(&reports, &client));
@@ -230,6 +266,13 @@ async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCod
     Ok(
         if reports.iter().any(|r| r.outcome == Outcome::Interrupted) {
             ExitCode::from(130)
+        } else if !reports.iter().all(|r| r.outcome.is_success()) {
+            ExitCode::from(1)
+        } else if reports
+            .iter()
+            .any(|r| summary::nothing_fetched(r).is_some())
+        {
+            ExitCode::from(summary::EXIT_NOTHING_FETCHED)
         } else if reports.iter().all(|r| r.outcome.is_success()) {
             ExitCode::SUCCESS
         } else {
@@ -255,8 +298,7 @@ fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(crawlbox_net::ClientConfig::default())?;
     let runtime = runtime(client, &args.cache)?;
     for path in &args.plugins {
-        let wasm = std::fs::read(path)
-            .with_context(|| format!("cannot read the plugin {}", path.display()))?;
+        let wasm = crawlbox_runtime::read_component(path)?;
         let started = std::time::Instant::now();
         let plugin = runtime.load(&plugin_name(path), &wasm)?;
         eprintln!(
@@ -287,7 +329,11 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         &[],
         &args.plugin,
     )?;
+    if manifest.name.is_none() {
+        check_file_name(&job.name, &args.spider)?;
+    }
     let common = &args.common;
+    let caps = args.frontier.caps();
     let limits = crawlbox_frontier::Limits {
         max_pages: args.max_pages,
         max_depth: args.max_depth,
@@ -299,6 +345,7 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
             &args.shared,
             args.seed_only,
             limits,
+            caps,
             &job,
             &job.wasm.bytes()?,
             common,
@@ -319,7 +366,8 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => crawlbox_frontier::Frontier::open(dir, limits)
             .with_context(|| format!("cannot open the crawl state in {}", dir.display()))?,
         None => crawlbox_frontier::Frontier::in_memory(limits),
-    };
+    }
+    .with_caps(caps);
     // Items are appended; a resumed crawl first writes what the last run
     // committed but had not written yet.
     let out_path = common
@@ -383,21 +431,23 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         elapsed: report.elapsed,
         stats: report.stats.clone(),
     };
-    let pages = format!(
+    let mut lines = vec![format!(
         "  pages              {} this run ({} failed){}; {} done, {} queued in all",
         report.pages,
         report.failed_pages,
         if report.resumed { ", resumed" } else { "" },
         counts.done,
         counts.queued
-    );
+    )];
+    lines.extend(summary::dropped_follows(&report.dropped));
     let fields = serde_json::json!({
         "pages": report.pages,
         "failed_pages": report.failed_pages,
         "resumed": report.resumed,
         "pages_done_in_all": counts.done,
+        "dropped_follows": summary::dropped_json(&report.dropped),
     });
-    summary::finish_crawl(common, common.quiet, &client, &run, &[pages], fields)?;
+    summary::finish_crawl(common, common.quiet, &client, &run, &lines, fields)?;
     Ok(exit_code(&run.outcome))
 }
 

@@ -20,6 +20,7 @@
 //! max_records = 1000000
 //! max_output = "1GiB"
 //! max_log_output = "1MiB"
+//! max_buffered_responses = "256MiB"   # host memory for responses not taken yet
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,7 @@ pub struct LimitsSection {
     pub max_records: Option<u64>,
     pub max_output: Option<String>,
     pub max_log_output: Option<String>,
+    pub max_buffered_responses: Option<String>,
 }
 
 impl Manifest {
@@ -78,7 +80,13 @@ impl Manifest {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the manifest {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))
+        let manifest: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid manifest {}", path.display()))?;
+        // Plugin authors ship manifests: the name is checked (crate::names).
+        if let Some(name) = &manifest.name {
+            crate::names::validate(name, &format!("the manifest {}", path.display()))?;
+        }
+        Ok(manifest)
     }
 
     /// The manifest for `plugin`: `explicit` if given, else `crawlbox.toml`
@@ -118,11 +126,13 @@ pub enum WasmSource {
 }
 
 impl WasmSource {
+    /// The component's bytes; a file that is not a component is refused
+    /// after its first 8 bytes (see `crawlbox_runtime::read_component`).
     pub fn bytes(&self) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
         match self {
-            WasmSource::File(path) => std::fs::read(path)
-                .map(std::borrow::Cow::Owned)
-                .with_context(|| format!("cannot read the plugin {}", path.display())),
+            WasmSource::File(path) => Ok(std::borrow::Cow::Owned(
+                crawlbox_runtime::read_component(path)?,
+            )),
             WasmSource::Embedded(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
         }
     }
@@ -202,6 +212,11 @@ impl Job {
                 args.max_response_size,
                 &net.max_response_size,
                 "network.max_response_size",
+            )?,
+            max_buffered_bytes: size(
+                args.max_buffered_responses,
+                &lim.max_buffered_responses,
+                "limits.max_buffered_responses",
             )?,
             max_redirects: args.max_redirects.or(net.max_redirects),
             retries: None,
@@ -289,6 +304,14 @@ impl JobsFile {
             .with_context(|| format!("invalid jobs file {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for job in &mut jobs.job {
+            if let Some(name) = &job.name {
+                let source = format!(
+                    "the jobs file {}, job {}",
+                    path.display(),
+                    job.plugin.display()
+                );
+                crate::names::validate(name, &source)?;
+            }
             job.plugin = base.join(&job.plugin);
             if let Some(manifest) = &mut job.manifest {
                 *manifest = base.join(&*manifest);

@@ -38,7 +38,9 @@ fn report_text(report: &RunReport) -> String {
         report.elapsed.as_secs_f64()
     );
     if !report.outcome.is_success() {
-        let _ = writeln!(out, "  why                {}", report.outcome);
+        let _ = writeln!(out, "  why                {}", why(&report.outcome));
+    } else if let Some(warning) = nothing_fetched(report) {
+        let _ = writeln!(out, "  but                {warning}");
     }
     let _ = writeln!(out, "  records            {}", report.records);
     let _ = writeln!(
@@ -91,6 +93,53 @@ fn report_text(report: &RunReport) -> String {
     out
 }
 
+/// For a run that completed although every one of its requests failed
+/// (nothing came back but robots.txt): what failed. Such a run exits with
+/// [`EXIT_NOTHING_FETCHED`], not 0.
+pub fn nothing_fetched(report: &RunReport) -> Option<String> {
+    let s = &report.stats;
+    if !report.outcome.is_success() || !s.nothing_fetched() {
+        return None;
+    }
+    let errors: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    Some(format!(
+        "every one of its requests failed ({}): nothing was fetched (exit {EXIT_NOTHING_FETCHED})",
+        errors.join(", ")
+    ))
+}
+
+/// The exit code of a run in which a plugin completed but every one of its
+/// requests failed.
+pub const EXIT_NOTHING_FETCHED: u8 = 3;
+
+/// Why a run ended, for stderr: the message may be the plugin's own (the
+/// error it returned, its trap with its function names), so it is escaped
+/// and cannot print a line of its own. (`--stats` has it as it is, in JSON.)
+pub fn why(outcome: &crawlbox_runtime::Outcome) -> String {
+    crawlbox_runtime::escape_untrusted(&outcome.to_string()).into_owned()
+}
+
+/// The summary line of a crawl's dropped follows, if it dropped any.
+pub fn dropped_follows(dropped: &crawlbox_runtime::DroppedFollows) -> Option<String> {
+    (dropped.total() > 0).then(|| {
+        format!(
+            "  dropped follows    {} ({})",
+            dropped.total(),
+            dropped.describe()
+        )
+    })
+}
+
+/// The dropped follows as `--stats` JSON.
+pub fn dropped_json(dropped: &crawlbox_runtime::DroppedFollows) -> Value {
+    json!({
+        "over_page_cap": dropped.over_page_cap,
+        "meta_too_large": dropped.meta_too_large,
+        "queue_full": dropped.queue_full,
+        "beyond_max_pages": dropped.beyond_max_pages,
+    })
+}
+
 /// The summary as JSON (for `--stats FILE`): one plugin's object, or
 /// `{"plugins": [...], "connections_opened": N}` for several.
 pub fn json(reports: &[RunReport], client: &Client) -> Value {
@@ -110,6 +159,7 @@ fn report_json(report: &RunReport, client: &Client) -> Value {
         "plugin": report.plugin,
         "outcome": report.outcome.kind(),
         "message": (!report.outcome.is_success()).then(|| report.outcome.to_string()),
+        "nothing_fetched": nothing_fetched(report).is_some(),
         "records": report.records,
         "elapsed_seconds": secs(report.elapsed),
         "requests": s.requests,
@@ -158,7 +208,7 @@ pub fn finish_crawl(
 ) -> anyhow::Result<()> {
     if quiet {
         if !run.outcome.is_success() {
-            eprintln!("crawlbox: {}: {}", run.plugin, run.outcome);
+            eprintln!("crawlbox: {}: {}", run.plugin, why(&run.outcome));
         }
     } else {
         eprint!("{}", text(std::slice::from_ref(run), client));

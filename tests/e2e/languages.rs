@@ -181,7 +181,8 @@ fn a_command_is_sandboxed_like_any_plugin() {
     let site = site(10, Duration::ZERO);
     // No grant: the command's requests are denied.
     let run = crawlbox(&["run", HTTP_COMMAND, "--", "check", &site.base_url()]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Every request denied: completed, but nothing fetched (exit 3).
+    assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.records[..3]
             .iter()

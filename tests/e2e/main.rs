@@ -5,8 +5,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod budgets;
 mod cli;
 mod distributed;
+mod hostile_output;
+mod hostile_sites;
 mod languages;
 mod network;
 mod sandbox;

@@ -28,7 +28,9 @@ fn https_with_a_private_ca_speaks_http2_over_one_connection() {
     let mut args = vec!["run", EXAMPLE_CRAWLER, "--input", &input];
     args.extend(grant);
     let run = crawlbox(&args);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Nothing fetched: exit 3, the summary says why.
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("(tls: "), "{}", run.stderr);
     assert_eq!(run.records.len(), 1);
     assert_eq!(run.records[0]["error"], "tls", "{}", run.records[0]);
     assert_eq!(site.counters().requests(), 0);

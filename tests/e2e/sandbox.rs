@@ -153,8 +153,11 @@ fn probe(site: &Site, urls: &[String], manifest: &str) -> (Run, Vec<Value>) {
         json!({ "urls": urls }),
         manifest,
     );
-    assert_outcome(&run, "completed", 0);
     let records: Vec<Value> = run.records_of("hostile").into_iter().cloned().collect();
+    // A probe whose every request was refused completed, but fetched
+    // nothing: exit 3 (`but … nothing was fetched`), not a clean 0.
+    let every_refused = records[1..].iter().all(denied);
+    assert_outcome(&run, "completed", if every_refused { 3 } else { 0 });
     assert_eq!(records[0], before("probe"));
     assert_eq!(records.len(), 1 + 2 * urls.len(), "{records:?}");
     (run, records[1..].to_vec())
@@ -392,7 +395,8 @@ fn forbidden_headers_and_crlf_injection_are_refused() {
         json!({ "url": site.url("/echo") }),
         &manifest,
     );
-    assert_outcome(&run, "completed", 0);
+    // Every request refused: completed, but nothing fetched (exit 3).
+    assert_outcome(&run, "completed", 3);
     let records = run.records_of("hostile");
     assert_eq!(records.len(), 8, "{records:?}");
     for record in &records[1..] {

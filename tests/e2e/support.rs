@@ -28,14 +28,52 @@ impl Run {
 
 /// Runs `crawlbox` with `args`; asserts it did not panic.
 pub fn crawlbox(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_crawlbox"))
+    crawlbox_watched(args).0
+}
+
+/// Runs `crawlbox` with `args` as [`crawlbox`] does, and also returns the
+/// process's peak resident memory (VmHWM, in bytes), read from /proc while
+/// it runs.
+pub fn crawlbox_watched(args: &[&str]) -> (Run, u64) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crawlbox"))
         .args(args)
         .env_remove("RUST_LOG")
         .env("CRAWLBOX_CACHE_DIR", cache_dir())
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run crawlbox");
-    let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    // Drain both pipes on threads, so a chatty process never blocks.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes)
+                .expect("read a pipe of crawlbox");
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kib * 1024);
+        }
+        if let Some(status) = child.try_wait().expect("wait for crawlbox") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = String::from_utf8(stdout.join().expect("stdout")).expect("stdout is UTF-8");
+    let stderr = String::from_utf8_lossy(&stderr.join().expect("stderr")).into_owned();
     let records = stdout
         .lines()
         .map(|line| {
@@ -45,7 +83,7 @@ pub fn crawlbox(args: &[&str]) -> Run {
         })
         .collect();
     let run = Run {
-        code: output.status.code().expect("exited, not killed"),
+        code: status.code().expect("exited, not killed"),
         records,
         stderr,
     };
@@ -57,7 +95,7 @@ pub fn crawlbox(args: &[&str]) -> Run {
         "crawlbox panicked:\n{}",
         run.stderr
     );
-    run
+    (run, peak)
 }
 
 /// The compile cache the tests share (not the user's).
