@@ -1,9 +1,11 @@
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt as _;
 use tokio::sync::mpsc;
 
 use crate::budget::{ByteBudget, Charge, over_budget};
@@ -98,8 +100,8 @@ impl WireBody {
     }
 
     /// Gives up on the body with `err` (counted in the stats): the
-    /// connection closes and the slot is freed.
-    pub(crate) fn abandon(mut self, err: FetchError) -> FetchError {
+    /// connection closes and the slot is freed; the body ends.
+    pub(crate) fn abandon(&mut self, err: FetchError) -> FetchError {
         self.fail(err)
     }
 
@@ -235,6 +237,10 @@ impl Drop for WireBody {
 /// a body that does not fit fails with `too-large`, and its connection is
 /// closed at once. Dropping the body early closes the connection too.
 pub struct ResponseBody {
+    /// Pieces that had arrived already when the response was handed over
+    /// (for most pages, the whole body: then no reader task is needed).
+    early: VecDeque<Piece>,
+    /// The rest, from the reader task; `None` once it ended.
     frames: Option<mpsc::UnboundedReceiver<Piece>>,
     hint: SizeHint,
     /// The reader task; aborted when the body is dropped.
@@ -252,7 +258,7 @@ impl std::fmt::Debug for ResponseBody {
         f.debug_struct("ResponseBody")
             .field("url", &self.url)
             .field("received", &self.received)
-            .field("done", &self.frames.is_none())
+            .field("done", &self.is_end_stream())
             .finish_non_exhaustive()
     }
 }
@@ -261,21 +267,38 @@ impl ResponseBody {
     /// Starts reading `wire` ahead of the plugin, on `runtime` (or the
     /// current one), charging `budget`.
     pub(crate) fn read_ahead(
-        wire: WireBody,
+        mut wire: WireBody,
         budget: &Arc<ByteBudget>,
         runtime: Option<&tokio::runtime::Handle>,
     ) -> Self {
         let hint = wire.size_hint();
         let url = wire.url.clone();
+        let done = |early| Self {
+            early,
+            frames: None,
+            hint,
+            reader: None,
+            url: url.clone(),
+            received: 0,
+        };
+        // Take what has arrived already without waiting: often the whole
+        // body, and then no task is needed (the connection is back in the
+        // pool already).
+        let mut early = VecDeque::new();
         if wire.is_end_stream() {
-            // Nothing to read (the connection is back in the pool already).
-            return Self {
-                frames: None,
-                hint,
-                reader: None,
-                url,
-                received: 0,
-            };
+            return done(early);
+        }
+        while let Some(frame) =
+            std::future::poll_fn(|cx| Pin::new(&mut wire).poll_frame(cx)).now_or_never()
+        {
+            match step(&mut wire, budget, frame) {
+                Step::End => return done(early),
+                Step::Piece(piece) => early.push_back(piece),
+                Step::Last(piece) => {
+                    early.push_back(piece);
+                    return done(early);
+                }
+            }
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let reader = read_body(wire, budget.clone(), tx);
@@ -284,6 +307,7 @@ impl ResponseBody {
             None => tokio::spawn(reader),
         };
         Self {
+            early,
             frames: Some(rx),
             hint,
             reader: Some(reader),
@@ -329,6 +353,40 @@ impl ResponseBody {
     }
 }
 
+/// What one frame (or the end) of a wire body becomes for the reader.
+enum Step {
+    /// A piece, more may follow.
+    Piece(Piece),
+    /// The last piece: a failure (the body is over).
+    Last(Piece),
+    /// The body ended.
+    End,
+}
+
+/// Charges a frame of `wire` to `budget`; one that does not fit fails the
+/// body (closing its connection).
+fn step(
+    wire: &mut WireBody,
+    budget: &Arc<ByteBudget>,
+    frame: Option<Result<Frame<Bytes>, FetchError>>,
+) -> Step {
+    match frame {
+        None => Step::End,
+        Some(Err(err)) => Step::Last(Err(err)),
+        Some(Ok(frame)) => {
+            let mut charge = Charge::new(budget);
+            let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+            match charge.grow(len) {
+                Ok(()) => Step::Piece(Ok((frame, charge))),
+                Err(over) => {
+                    let err = over_budget(wire.url(), over);
+                    Step::Last(Err(wire.abandon(err)))
+                }
+            }
+        }
+    }
+}
+
 /// The reader task of a [`ResponseBody`]: polls the wire body to its end
 /// (which enforces its deadlines and gives back its connection and slot),
 /// charging each piece to the session's budget until the plugin reads it.
@@ -339,25 +397,18 @@ async fn read_body(mut wire: WireBody, budget: Arc<ByteBudget>, tx: mpsc::Unboun
             // The plugin dropped the body: `wire` closes the connection.
             () = tx.closed() => return,
         };
-        let piece = match frame {
-            None => return, // the end: dropping `tx` tells the reader
-            Some(Err(err)) => Err(err),
-            Some(Ok(frame)) => {
-                let mut charge = Charge::new(&budget);
-                let len = frame.data_ref().map_or(0, |data| data.len() as u64);
-                match charge.grow(len) {
-                    Ok(()) => Ok((frame, charge)),
-                    Err(over) => {
-                        let err = over_budget(wire.url(), over);
-                        let _ = tx.send(Err(wire.abandon(err)));
-                        return;
-                    }
+        match step(&mut wire, &budget, frame) {
+            // The end: dropping `tx` tells the reader.
+            Step::End => return,
+            Step::Piece(piece) => {
+                if tx.send(piece).is_err() {
+                    return;
                 }
             }
-        };
-        let failed = piece.is_err();
-        if tx.send(piece).is_err() || failed {
-            return;
+            Step::Last(piece) => {
+                let _ = tx.send(piece);
+                return;
+            }
         }
     }
 }
@@ -371,10 +422,14 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, FetchError>>> {
         let this = self.get_mut();
-        let Some(frames) = this.frames.as_mut() else {
-            return Poll::Ready(None);
+        let next = match this.early.pop_front() {
+            Some(piece) => Poll::Ready(Some(piece)),
+            None => match this.frames.as_mut() {
+                Some(frames) => frames.poll_recv(cx),
+                None => Poll::Ready(None),
+            },
         };
-        match frames.poll_recv(cx) {
+        match next {
             // The piece's charge is given back as it is handed over.
             Poll::Ready(Some(Ok((frame, _charge)))) => {
                 if let Some(data) = frame.data_ref() {
@@ -383,6 +438,7 @@ impl Body for ResponseBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(err))) => {
+                this.early.clear();
                 this.frames = None;
                 Poll::Ready(Some(Err(err)))
             }
@@ -395,11 +451,11 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.frames.is_none()
+        self.early.is_empty() && self.frames.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.frames.is_none() {
+        if self.is_end_stream() {
             return SizeHint::with_exact(0);
         }
         match self.hint.exact() {
