@@ -483,3 +483,27 @@ fn hostile_output_a_redis_worker_bounds_follows_meta_and_items() {
     let export = crawlbox(&["export", "--redis", &url, "--crawl", "items"]);
     assert_eq!(export.records.len(), 10, "{}", export.stderr);
 }
+
+#[test]
+fn a_follows_own_timeout_is_kept() {
+    let site = site(10, Duration::ZERO);
+    // The follow asks for 100 ms; the endpoint answers after 2 s, well
+    // within the run's timeout: only the follow's own makes it fail.
+    let (run, _, elapsed) = crawl_hostile(
+        &site,
+        json!({"attack": "slow-follow", "follow": site.url("/slow/2000"), "count": 100}),
+        &[],
+    );
+    assert!(
+        run.stderr.contains("/slow/2000") && run.stderr.contains("timeout"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        site.counters().requests_for("/slow/2000"),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(elapsed < Duration::from_millis(1800), "{elapsed:?}");
+}

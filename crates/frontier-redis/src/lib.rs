@@ -118,6 +118,7 @@ impl Offer {
             headers: Vec::new(),
             body: None,
             text: None,
+            timeout_ms: None,
         })
     }
 

@@ -668,6 +668,7 @@ fn page_requests_round_trip_through_offers() {
         headers: vec![("accept".into(), "text/html".into())],
         body: None,
         text: None,
+        timeout_ms: Some(250),
     };
     let offer = Offer::new(request.clone()).priority(3).depth(2).meta("m");
     assert_eq!(offer.request, request);

@@ -46,6 +46,10 @@ pub struct PageRequest {
     /// Whether (and how) the response body is to be decoded to text too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<TextDecoding>,
+    /// The request's own timeout (the WIT `timeout-ms`), tighter than the
+    /// run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u32>,
 }
 
 /// How a page's body is decoded to text (the WIT `text-decoding`).
@@ -580,6 +584,7 @@ mod tests {
             headers: Vec::new(),
             body: None,
             text: None,
+            timeout_ms: None,
         }
     }
 

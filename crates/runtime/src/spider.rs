@@ -542,6 +542,7 @@ pub(crate) fn admit(session: &Session, request: wit::Request) -> Option<PageRequ
         url: request.url,
         headers: request.headers,
         body: request.body,
+        timeout_ms: request.timeout_ms,
         text: request.text.map(|how| match how {
             wit::TextDecoding::Detect => crawlbox_frontier::TextDecoding::Detect,
             wit::TextDecoding::Charset(label) => crawlbox_frontier::TextDecoding::Charset(label),
@@ -573,7 +574,7 @@ pub(crate) fn page_request(request: &PageRequest) -> Result<crawlbox_net::Reques
         url: request.url.clone(),
         headers: request.headers.clone(),
         body: request.body.clone(),
-        timeout_ms: None,
+        timeout_ms: request.timeout_ms,
         text: request.text.clone().map(|how| match how {
             crawlbox_frontier::TextDecoding::Detect => wit::TextDecoding::Detect,
             crawlbox_frontier::TextDecoding::Charset(label) => wit::TextDecoding::Charset(label),

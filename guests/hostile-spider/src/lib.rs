@@ -14,6 +14,10 @@
 //!   of meta each (default 1 MiB). Expected: each is dropped (meta over its
 //!   cap), with one clear log line.
 //!
+//! * `slow-follow`: the start page yields one follow to `follow` with a
+//!   `timeout-ms` of `count` (default 100). Expected: the host fetches it
+//!   under that timeout, not the run's: it fails with `timeout`.
+//!
 //! Every page also yields one item `{"page": URL}` (the `items` attack
 //! aside), so the tests can count pages.
 
@@ -40,6 +44,7 @@ struct Input {
     url: String,
     count: Option<usize>,
     bytes: Option<usize>,
+    follow: Option<String>,
 }
 
 struct Spider;
@@ -91,7 +96,27 @@ impl Guest for Spider {
                         .collect(),
                 }
             }
-            other => return Err(format!("unknown attack {other:?}: items, follows or meta")),
+            "slow-follow" => {
+                let mut request = get(input.follow.clone().ok_or("slow-follow needs `follow`")?);
+                request.timeout_ms = Some(u32::try_from(input.count.unwrap_or(100)).unwrap_or(100));
+                ParseOutput {
+                    items: vec![page],
+                    follow: if resp.url == input.url {
+                        vec![Follow {
+                            request,
+                            meta: String::new(),
+                            priority: None,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown attack {other:?}: items, follows, meta or slow-follow"
+                ));
+            }
         })
     }
 }
