@@ -1,12 +1,17 @@
 # crawlbox tasks. `just --list` shows them all.
 
+# Arguments reach the commands as they were given ("$@"), so JSON input
+# with spaces and quotes survives: `{{args}}` would be split again by the
+# shell.
+set positional-arguments
+
 # Run a plugin: just run guest.wasm --input '{"start": ["https://example.com/"]}'
 run plugin *args:
-    cargo run --release -- run {{plugin}} {{args}}
+    cargo run --release -- run "$@"
 
 # Crawl the built-in demo site with the example plugin (no internet needed).
 demo *args:
-    cargo run --release -- demo {{args}}
+    cargo run --release -- demo "$@"
 
 # Build the example and test guests (wasm32-wasip2) into target/wasm-guests.
 build-guests:
