@@ -466,6 +466,29 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_millis(200));
     }
 
+    /// Issue 15: under load, a request whose turn came but that was sent
+    /// late let the next one go less than the delay after it. The gap is
+    /// kept at sending: the next request waits for the late one's send.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_sent_late_pushes_the_next_one_back() {
+        let ms = Duration::from_millis;
+        let polite = Politeness::new(ms(100), 0.0, None);
+        let started = Instant::now();
+        // A gets its turn at 0 but its thread is busy: it sends at 90 ms.
+        polite.wait_turn(&key(), 1).await;
+        tokio::time::sleep(ms(90)).await;
+        polite.before_send(&key()).await;
+        let a_sent = started.elapsed();
+        // B's turn comes at 100 ms, only 10 ms after A went out: it must
+        // wait until 100 ms after A's send.
+        polite.wait_turn(&key(), 2).await;
+        assert_eq!(started.elapsed(), ms(100));
+        polite.before_send(&key()).await;
+        let b_sent = started.elapsed();
+        assert_eq!(a_sent, ms(90));
+        assert_eq!(b_sent - a_sent, ms(100));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_pause_holds_the_host() {
         let polite = Politeness::new(Duration::ZERO, 0.0, None);
