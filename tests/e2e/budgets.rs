@@ -11,10 +11,7 @@ use crawlbox_demo_site::Site;
 use crawlbox_guest_artifacts as guests;
 use serde_json::{Value, json};
 
-use crate::support::{Run, crawlbox_watched, site, tempfile};
-
-/// Pages the well-behaved crawler fetches.
-const GOOD_PAGES: u64 = 50;
+use crate::support::{GOOD_PAGES, Run, crawlbox_watched, hostile_jobs, site, tempfile};
 
 /// How long each page of the test site takes: the good crawler's time
 /// alone is then about 50 pages / 8 in flight × this, long enough for
@@ -40,37 +37,25 @@ fn elapsed_of(run: &Run, name: &str) -> Duration {
 /// `[limits]` lines), with `flags` for the whole run. Returns the shared
 /// run, its peak RSS, and the good crawler's time alone.
 fn beside_hog(site: &Site, input: Value, limits: &str, flags: &[&str]) -> (Run, u64, Duration) {
-    let dir = tempfile("jobs");
-    std::fs::create_dir_all(&dir).unwrap();
     let grant = format!(
         "[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
         site.base_url()
     );
-    std::fs::write(dir.join("good.toml"), format!("name = \"good\"\n{grant}")).unwrap();
-    std::fs::write(
-        dir.join("hostile.toml"),
-        format!("name = \"hostile\"\n{grant}[limits]\n{limits}"),
-    )
-    .unwrap();
-    let good_input = json!({ "start": [site.url("/page/0")], "max_pages": GOOD_PAGES, "batch": 8 });
-    let good_job = format!(
-        "[[job]]\nplugin = {:?}\nmanifest = \"good.toml\"\ninput_json = '{good_input}'\n",
-        guests::EXAMPLE_CRAWLER
+    let jobs = hostile_jobs(
+        &tempfile("jobs"),
+        site,
+        guests::HOSTILE_HOG,
+        &input,
+        &format!("name = \"hostile\"\n{grant}[limits]\n{limits}"),
     );
-    let hog_job = format!(
-        "[[job]]\nplugin = {:?}\nmanifest = \"hostile.toml\"\ninput_json = '{input}'\n",
-        guests::HOSTILE_HOG
-    );
-    let run_jobs = |jobs: String| {
-        let file = dir.join("jobs.toml");
-        std::fs::write(&file, jobs).unwrap();
+    let run_jobs = |file: &std::path::Path| {
         let mut args = vec!["run", "--jobs", file.to_str().unwrap()];
         args.extend(flags);
         crawlbox_watched(&args)
     };
-    let (alone, _) = run_jobs(good_job.clone());
+    let (alone, _) = run_jobs(&jobs.good_alone);
     let alone = elapsed_of(&alone, "good");
-    let (run, peak) = run_jobs(format!("{good_job}\n{hog_job}"));
+    let (run, peak) = run_jobs(&jobs.both);
     let good = run.records_of("good");
     assert_eq!(good.len() as u64, GOOD_PAGES, "{}", run.stderr);
     assert!(good.iter().all(|r| r["status"] == 200), "{good:?}");

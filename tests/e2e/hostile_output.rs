@@ -11,43 +11,24 @@ use crawlbox_demo_site::Site;
 use crawlbox_guest_artifacts as guests;
 use serde_json::{Value, json};
 
-use crate::support::{Run, crawlbox, crawlbox_watched, grant, site, tempfile};
-
-/// Pages the well-behaved crawler fetches next to every attacker.
-const GOOD_PAGES: u64 = 50;
+use crate::support::{
+    GOOD_PAGES, Run, crawlbox, crawlbox_watched, grant, hostile_jobs, site, tempfile,
+};
 
 /// What the attackers try to print on a line of its own.
 const FORGED: &str = "crawlbox: good completed in 0.01s";
 
-/// Writes a jobs file running `plugin` (job "hostile", `manifest` TOML
-/// lines, `input`) next to the example crawler (job "good") into `dir`.
-fn jobs_file(dir: &std::path::Path, site: &Site, plugin: &str, input: &Value, manifest: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("good.toml"),
-        format!(
-            "name = \"good\"\n[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
-            site.base_url()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("hostile.toml"), manifest).unwrap();
-    let good_input = json!({ "start": [site.url("/page/0")], "max_pages": GOOD_PAGES, "batch": 8 });
-    let jobs = format!(
-        "[[job]]\nplugin = {:?}\nmanifest = \"good.toml\"\ninput_json = '{good_input}'\n\n\
-         [[job]]\nplugin = {plugin:?}\nmanifest = \"hostile.toml\"\ninput_json = '{input}'\n",
-        guests::EXAMPLE_CRAWLER
-    );
-    std::fs::write(dir.join("jobs.toml"), jobs).unwrap();
-}
-
 /// Runs `plugin` as "hostile" beside the good crawler, and checks the
 /// crawler got all its pages and the host printed its summary.
 fn beside_good(site: &Site, plugin: &str, input: Value) -> Run {
-    let dir = tempfile("jobs");
-    jobs_file(&dir, site, plugin, &input, "name = \"hostile\"\n");
-    let jobs = dir.join("jobs.toml");
-    let run = crawlbox(&["run", "--jobs", jobs.to_str().unwrap()]);
+    let jobs = hostile_jobs(
+        &tempfile("jobs"),
+        site,
+        plugin,
+        &input,
+        "name = \"hostile\"\n",
+    );
+    let run = crawlbox(&["run", "--jobs", jobs.both.to_str().unwrap()]);
     let good = run.records_of("good");
     assert_eq!(good.len() as u64, GOOD_PAGES, "{}", run.stderr);
     assert!(good.iter().all(|r| r["status"] == 200), "{good:?}");
@@ -182,8 +163,7 @@ fn hostile_output_names_that_are_paths_are_refused() {
     let escaped = dir.join("../../x.jsonl");
 
     // A jobs file's name.
-    jobs_file(&dir, &site, guests::HOSTILE_FORGE_STDOUT, &json!(null), "");
-    let jobs = dir.join("jobs.toml");
+    let jobs = hostile_jobs(&dir, &site, guests::HOSTILE_FORGE_STDOUT, &json!(null), "").both;
     let text = std::fs::read_to_string(&jobs).unwrap() + "name = \"../../x\"\n";
     std::fs::write(&jobs, text).unwrap();
     let run = crawlbox(&[
@@ -206,7 +186,7 @@ fn hostile_output_names_that_are_paths_are_refused() {
     assert!(!out_dir.exists(), "nothing ran, nothing was created");
 
     // A manifest's name (a plugin author's), here with a newline.
-    jobs_file(
+    hostile_jobs(
         &dir,
         &site,
         guests::HOSTILE_FORGE_STDOUT,

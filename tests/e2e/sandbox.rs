@@ -10,38 +10,19 @@ use crawlbox_demo_site::Site;
 use crawlbox_guest_artifacts as guests;
 use serde_json::{Value, json};
 
-use crate::support::{Run, crawlbox, site, tempfile};
-
-/// Pages the well-behaved crawler fetches next to every attacker.
-const GOOD_PAGES: u64 = 50;
+use crate::support::{GOOD_PAGES, Run, crawlbox, hostile_jobs, site, tempfile};
 
 /// Runs `plugin` (as job "hostile", with `manifest` TOML and `input`) next
 /// to the example crawler (job "good", granted the site) in one process.
 fn attack(site: &Site, plugin: &str, input: Value, manifest: &str) -> Run {
-    let dir = tempfile("jobs");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("good.toml"),
-        format!(
-            "name = \"good\"\n[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
-            site.base_url()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("hostile.toml"),
-        format!("name = \"hostile\"\n{manifest}"),
-    )
-    .unwrap();
-    let good_input = json!({ "start": [site.url("/page/0")], "max_pages": GOOD_PAGES, "batch": 8 });
-    let jobs = format!(
-        "[[job]]\nplugin = {:?}\nmanifest = \"good.toml\"\ninput_json = '{good_input}'\n\n\
-         [[job]]\nplugin = {plugin:?}\nmanifest = \"hostile.toml\"\ninput_json = '{input}'\n",
-        guests::EXAMPLE_CRAWLER
+    let jobs = hostile_jobs(
+        &tempfile("jobs"),
+        site,
+        plugin,
+        &input,
+        &format!("name = \"hostile\"\n{manifest}"),
     );
-    let jobs_file = dir.join("jobs.toml");
-    std::fs::write(&jobs_file, jobs).unwrap();
-    let run = crawlbox(&["run", "--jobs", jobs_file.to_str().unwrap()]);
+    let run = crawlbox(&["run", "--jobs", jobs.both.to_str().unwrap()]);
     assert_good_unaffected(&run);
     run
 }

@@ -158,3 +158,54 @@ pub fn tempfile(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
+
+/// Pages the well-behaved crawler fetches beside every hostile plugin.
+pub const GOOD_PAGES: u64 = 50;
+
+/// The jobs files of a hostile-plugin test: the example crawler as "good"
+/// (granted the site, [`GOOD_PAGES`] pages from page 0) beside a hostile
+/// plugin, in one process.
+pub struct HostileJobs {
+    /// Both jobs: `crawlbox run --jobs` this.
+    pub both: PathBuf,
+    /// The good crawler alone, for its time alone.
+    pub good_alone: PathBuf,
+}
+
+/// Writes, into `dir`, `good.toml`, `hostile.toml` (the whole manifest
+/// text `hostile_manifest`, its `name` included), `jobs.toml` (both jobs:
+/// good first, then `plugin` with `input`) and `good-alone.toml`.
+pub fn hostile_jobs(
+    dir: &std::path::Path,
+    site: &Site,
+    plugin: &str,
+    input: &Value,
+    hostile_manifest: &str,
+) -> HostileJobs {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("good.toml"),
+        format!(
+            "name = \"good\"\n[network]\nallowed_hosts = [\"{}\"]\nallowed_networks = [\"127.0.0.1\"]\n",
+            site.base_url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("hostile.toml"), hostile_manifest).unwrap();
+    let good_input =
+        serde_json::json!({ "start": [site.url("/page/0")], "max_pages": GOOD_PAGES, "batch": 8 });
+    let good = format!(
+        "[[job]]\nplugin = {:?}\nmanifest = \"good.toml\"\ninput_json = '{good_input}'\n",
+        crawlbox_guest_artifacts::EXAMPLE_CRAWLER
+    );
+    let hostile = format!(
+        "[[job]]\nplugin = {plugin:?}\nmanifest = \"hostile.toml\"\ninput_json = '{input}'\n"
+    );
+    let jobs = HostileJobs {
+        both: dir.join("jobs.toml"),
+        good_alone: dir.join("good-alone.toml"),
+    };
+    std::fs::write(&jobs.both, format!("{good}\n{hostile}")).unwrap();
+    std::fs::write(&jobs.good_alone, good).unwrap();
+    jobs
+}
