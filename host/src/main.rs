@@ -266,6 +266,8 @@ async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCod
     Ok(
         if reports.iter().any(|r| r.outcome == Outcome::Interrupted) {
             ExitCode::from(130)
+        } else if reports.iter().any(|r| r.outcome.is_host_failure()) {
+            ExitCode::from(EXIT_HOST_FAILED)
         } else if !reports.iter().all(|r| r.outcome.is_success()) {
             ExitCode::from(1)
         } else if reports
@@ -273,10 +275,8 @@ async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCod
             .any(|r| summary::nothing_fetched(r).is_some())
         {
             ExitCode::from(summary::EXIT_NOTHING_FETCHED)
-        } else if reports.iter().all(|r| r.outcome.is_success()) {
-            ExitCode::SUCCESS
         } else {
-            ExitCode::from(1)
+            ExitCode::SUCCESS
         },
     )
 }
@@ -451,14 +451,20 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(&run.outcome))
 }
 
-/// The exit code of a crawl or a worker: 0 done, 130 interrupted, 1 else.
+/// The exit code of a crawl or a worker: 0 done, 130 interrupted, 4 the
+/// host failed, 1 else.
 fn exit_code(outcome: &Outcome) -> ExitCode {
     match outcome {
         Outcome::Interrupted => ExitCode::from(130),
         Outcome::Completed => ExitCode::SUCCESS,
+        outcome if outcome.is_host_failure() => ExitCode::from(EXIT_HOST_FAILED),
         _ => ExitCode::from(1),
     }
 }
+
+/// The exit code when the host failed, not a plugin: a record, the crawl
+/// journal or the Redis frontier could not be written or reached.
+const EXIT_HOST_FAILED: u8 = 4;
 
 /// The first Ctrl-C stops the runs cleanly (records flushed, summary
 /// printed); a second one exits at once.

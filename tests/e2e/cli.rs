@@ -492,3 +492,33 @@ fn raw_wasi_http_calls_are_pooled_and_capped_too() {
     assert_eq!(site.counters().peak_in_flight(), 4);
     assert!(site.counters().connections() <= 4);
 }
+
+#[test]
+fn a_record_that_cannot_be_written_is_the_hosts_failure_not_the_plugins() {
+    let site = site(10, Duration::ZERO);
+    let input = crawl_input(&site, 5, 8);
+    let grant = grant(&site);
+    let mut args = vec![
+        "run",
+        EXAMPLE_CRAWLER,
+        "--input",
+        &input,
+        "--out",
+        "/dev/full",
+    ];
+    args.extend(grant.iter().map(String::as_str));
+    let run = crawlbox(&args);
+    // Exit 4, its own code: the disk is full, the plugin did nothing wrong.
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("crawlbox: example-crawler output-failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("the plugin returned an error"),
+        "{}",
+        run.stderr
+    );
+}

@@ -74,8 +74,11 @@ pub enum Outcome {
     CpuLimit(Duration),
     /// The run took longer than its wall-clock limit.
     WallLimit(Duration),
-    /// A record could not be written.
+    /// A record could not be written (a host failure: the disk, the pipe).
     OutputFailed(String),
+    /// The host failed, not the plugin: e.g. the Redis frontier could not
+    /// be reached. The message says what failed.
+    HostFailed(String),
     /// A crawl reached the run's record limits (`max_records`,
     /// `max_output_bytes`): it stopped, keeping the items written (why).
     OutputLimit(String),
@@ -89,9 +92,16 @@ impl Outcome {
         matches!(self, Outcome::Completed)
     }
 
+    /// Whether the run ended because of the host, not of the plugin (its
+    /// output, its frontier): the host exits with its own code for these.
+    pub fn is_host_failure(&self) -> bool {
+        matches!(self, Outcome::OutputFailed(_) | Outcome::HostFailed(_))
+    }
+
     /// A short stable name: `completed`, `failed`, `trapped`,
     /// `memory-limit`, `cpu-limit`,
-    /// `wall-limit`, `output-failed`, `output-limit`, `interrupted`.
+    /// `wall-limit`, `output-failed`, `host-failed`, `output-limit`,
+    /// `interrupted`.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
@@ -101,6 +111,7 @@ impl Outcome {
             Outcome::CpuLimit(_) => "cpu-limit",
             Outcome::WallLimit(_) => "wall-limit",
             Outcome::OutputFailed(_) => "output-failed",
+            Outcome::HostFailed(_) => "host-failed",
             Outcome::OutputLimit(_) => "output-limit",
             Outcome::Interrupted => "interrupted",
         }
@@ -121,6 +132,7 @@ impl fmt::Display for Outcome {
             Outcome::CpuLimit(d) => write!(f, "the plugin used up its CPU time limit of {d:?}"),
             Outcome::WallLimit(d) => write!(f, "the run hit its wall-clock limit of {d:?}"),
             Outcome::OutputFailed(m) => write!(f, "{m}"),
+            Outcome::HostFailed(m) => write!(f, "the host failed (not the plugin): {m}"),
             Outcome::OutputLimit(m) => write!(f, "{m}"),
             Outcome::Interrupted => write!(f, "the run was interrupted"),
         }

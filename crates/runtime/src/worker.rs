@@ -148,7 +148,9 @@ impl Runtime {
                 plugin.name
             ));
         };
-        let redis_failed = |e: crawlbox_frontier_redis::Error| Outcome::Failed(format!("{e}"));
+        let redis_failed = |e: crawlbox_frontier_redis::Error| {
+            Outcome::HostFailed(format!("the Redis frontier failed: {e}"))
+        };
         let mut store = self.store(plugin, input, limits, session.clone(), sink, None);
         let spider = match pre.instantiate_async(&mut store).await {
             Ok(spider) => spider,
