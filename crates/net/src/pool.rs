@@ -131,13 +131,12 @@ pub(crate) struct HostPool {
     state: Mutex<HostState>,
     /// Signalled when a connection is handed back or an h2 connection appears.
     returned: Notify,
+    /// Signalled when a session's lease ends, for sessions at their share.
+    share_freed: Notify,
     idle_timeout: Duration,
     /// The host speaks HTTP/2 (configured h2c, or negotiated before): one
     /// connection serves every request, so only one is opened at a time.
     h2_expected: std::sync::atomic::AtomicBool,
-    /// HTTP/1 connections in use, by session: no session may hold more
-    /// than its share (see [`Tenant`]).
-    leased: Mutex<HashMap<u64, usize>>,
 }
 
 /// Who checks out a connection, and how many of a host's connections it
@@ -159,41 +158,13 @@ pub(crate) struct Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        {
-            let mut leased = self.host.leased.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = leased.get_mut(&self.session) {
-                *n -= 1;
-                if *n == 0 {
-                    leased.remove(&self.session);
-                }
-            }
-        }
+        self.host
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .end_lease(self.session);
         // A session waiting at its share may go on now.
-        self.host.returned.notify_waiters();
-    }
-}
-
-impl HostPool {
-    fn leases(&self, session: u64) -> usize {
-        self.leased
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&session)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn lease(self: &Arc<Self>, session: u64) -> Lease {
-        *self
-            .leased
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(session)
-            .or_default() += 1;
-        Lease {
-            host: self.clone(),
-            session,
-        }
+        self.host.share_freed.notify_waiters();
     }
 }
 
@@ -205,6 +176,33 @@ struct HostState {
     h2: Option<(http2::SendRequest<ReqBody>, IpAddr)>,
     /// An HTTP/2 connection to this host is being opened.
     h2_connecting: bool,
+    /// HTTP/1 connections in use, by session: no session may hold more
+    /// than its share (see [`Tenant`]).
+    leased: HashMap<u64, usize>,
+}
+
+impl HostState {
+    fn leases(&self, session: u64) -> usize {
+        self.leased.get(&session).copied().unwrap_or(0)
+    }
+
+    /// Counts a lease of `session` on one of `host`'s connections.
+    fn lease(&mut self, host: &Arc<HostPool>, session: u64) -> Lease {
+        *self.leased.entry(session).or_default() += 1;
+        Lease {
+            host: host.clone(),
+            session,
+        }
+    }
+
+    fn end_lease(&mut self, session: u64) {
+        if let Some(n) = self.leased.get_mut(&session) {
+            *n -= 1;
+            if *n == 0 {
+                self.leased.remove(&session);
+            }
+        }
+    }
 }
 
 struct Idle {
@@ -258,9 +256,9 @@ impl Pool {
             slots: Arc::new(Semaphore::new(self.shared.per_host)),
             state: Mutex::new(HostState::default()),
             returned: Notify::new(),
+            share_freed: Notify::new(),
             idle_timeout: self.shared.idle_timeout,
             h2_expected: std::sync::atomic::AtomicBool::new(self.shared.connector.is_h2c(key)),
-            leased: Mutex::new(HashMap::new()),
         });
         hosts.insert(key.clone(), host.clone());
         host
@@ -284,19 +282,24 @@ impl Pool {
         loop {
             let returned = host.returned.notified();
             tokio::pin!(returned);
+            let share_freed = host.share_freed.notified();
+            tokio::pin!(share_freed);
             let mut opening_h2 = false;
             let mut wait_for_h2 = false;
             let mut at_share = false;
             {
                 let mut state = host.state.lock().expect("host lock");
-                // Register for a hand-back before releasing the lock, so one
-                // that happens in between is not missed.
+                // Register for a hand-back (or a lease ending) before
+                // releasing the lock, so one that happens in between is not
+                // missed.
                 returned.as_mut().enable();
                 let h2 = state.h2.is_some() || host.h2_expected.load(Ordering::Relaxed);
-                if !h2 && host.leases(tenant.session) >= tenant.share {
+                if !h2 && state.leases(tenant.session) >= tenant.share {
+                    share_freed.as_mut().enable();
                     at_share = true;
                 } else if let Some(conn) = state.take_ready(host.idle_timeout, policy) {
-                    let lease = matches!(conn, Conn::H1(..)).then(|| host.lease(tenant.session));
+                    let lease =
+                        matches!(conn, Conn::H1(..)).then(|| state.lease(&host, tenant.session));
                     return Ok(Checkout {
                         conn,
                         host: host.clone(),
@@ -315,7 +318,11 @@ impl Pool {
                     }
                 }
             }
-            if wait_for_h2 || at_share {
+            if at_share {
+                share_freed.await;
+                continue;
+            }
+            if wait_for_h2 {
                 returned.await;
                 continue;
             }
@@ -330,7 +337,12 @@ impl Pool {
                 },
             };
             let conn = self.open(&host, permit, policy, connect_timeout).await?;
-            let lease = matches!(conn, Conn::H1(..)).then(|| host.lease(tenant.session));
+            let lease = matches!(conn, Conn::H1(..)).then(|| {
+                host.state
+                    .lock()
+                    .expect("host lock")
+                    .lease(&host, tenant.session)
+            });
             return Ok(Checkout {
                 conn,
                 host: host.clone(),
