@@ -829,7 +829,7 @@ impl Session {
         const ATTEMPTS: usize = 4;
         let tenant = Tenant {
             session: self.id,
-            share: inner.in_flight.host_share(inner.config.per_host),
+            share: inner.in_flight.share_of(inner.config.per_host),
         };
         for attempt in 1..=ATTEMPTS {
             let checkout = timeout_at(

@@ -12,6 +12,7 @@
 //! less a reserve ([`reserve`]): the others always find a slot.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
@@ -19,6 +20,8 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 pub(crate) struct FairLimiter {
     slots: usize,
+    /// Sessions alive (read on every request, so not under the lock).
+    sessions: AtomicUsize,
     state: Mutex<State>,
 }
 
@@ -31,8 +34,25 @@ struct State {
     last: u64,
     /// Slots held, by session; only sessions holding some are present.
     held: HashMap<u64, usize>,
-    /// Sessions alive.
-    sessions: usize,
+}
+
+impl State {
+    /// `session` takes an available slot.
+    fn take(&mut self, session: u64) {
+        self.available -= 1;
+        *self.held.entry(session).or_default() += 1;
+    }
+
+    /// `session` gives a slot back.
+    fn give_back(&mut self, session: u64) {
+        self.available += 1;
+        if let Some(held) = self.held.get_mut(&session) {
+            *held -= 1;
+            if *held == 0 {
+                self.held.remove(&session);
+            }
+        }
+    }
 }
 
 /// Slots kept from any one session while others exist: an eighth of the
@@ -57,8 +77,8 @@ pub(crate) struct Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
+        self.limiter.sessions.fetch_sub(1, Ordering::Relaxed);
         let mut state = self.limiter.lock();
-        state.sessions = state.sessions.saturating_sub(1);
         // Shares may have grown: hand out what waiters can now take.
         self.limiter.dispatch(&mut state);
     }
@@ -68,12 +88,12 @@ impl FairLimiter {
     pub(crate) fn new(slots: usize) -> Arc<Self> {
         Arc::new(Self {
             slots,
+            sessions: AtomicUsize::new(0),
             state: Mutex::new(State {
                 available: slots,
                 queues: BTreeMap::new(),
                 last: 0,
                 held: HashMap::new(),
-                sessions: 0,
             }),
         })
     }
@@ -88,33 +108,25 @@ impl FairLimiter {
 
     /// Registers a session (see [`Member`]).
     pub(crate) fn join(self: &Arc<Self>) -> Member {
-        self.lock().sessions += 1;
+        self.sessions.fetch_add(1, Ordering::Relaxed);
         Member {
             limiter: self.clone(),
         }
     }
 
-    /// Most slots one session may hold now.
-    fn share(&self, state: &State) -> usize {
-        if state.sessions > 1 {
-            self.slots - reserve(self.slots)
+    /// How many of `total` (the slots, or a host's connections) one
+    /// session may hold at once: all of them while it is alone, else all
+    /// but a [`reserve`].
+    pub(crate) fn share_of(&self, total: usize) -> usize {
+        if self.sessions.load(Ordering::Relaxed) > 1 {
+            total - reserve(total)
         } else {
-            self.slots
-        }
-    }
-
-    /// Connections to one host (of `per_host`) one session may use at once:
-    /// all of them while it is alone, else all but a reserve.
-    pub(crate) fn host_share(&self, per_host: usize) -> usize {
-        if self.lock().sessions > 1 {
-            per_host - reserve(per_host)
-        } else {
-            per_host
+            total
         }
     }
 
     fn may_take(&self, state: &State, session: u64) -> bool {
-        state.held.get(&session).copied().unwrap_or(0) < self.share(state)
+        state.held.get(&session).copied().unwrap_or(0) < self.share_of(self.slots)
     }
 
     /// Waits for a slot for `session`.
@@ -122,8 +134,7 @@ impl FairLimiter {
         let waiter = {
             let mut state = self.lock();
             if state.available > 0 && state.queues.is_empty() && self.may_take(&state, session) {
-                state.available -= 1;
-                *state.held.entry(session).or_default() += 1;
+                state.take(session);
                 return Slot {
                     limiter: Some(self.clone()),
                     session,
@@ -148,13 +159,7 @@ impl FairLimiter {
 
     fn release(self: &Arc<Self>, session: u64) {
         let mut state = self.lock();
-        if let Some(held) = state.held.get_mut(&session) {
-            *held -= 1;
-            if *held == 0 {
-                state.held.remove(&session);
-            }
-        }
-        state.available += 1;
+        state.give_back(session);
         self.dispatch(&mut state);
     }
 
@@ -183,8 +188,7 @@ impl FairLimiter {
             if queue.is_empty() {
                 state.queues.remove(&id);
             }
-            state.available -= 1;
-            *state.held.entry(id).or_default() += 1;
+            state.take(id);
             let slot = Slot {
                 limiter: Some(self.clone()),
                 session: id,
@@ -193,13 +197,7 @@ impl FairLimiter {
                 // The waiter gave up; disarm the slot (we hold the lock)
                 // and offer it to the next one.
                 slot.limiter = None;
-                state.available += 1;
-                if let Some(held) = state.held.get_mut(&id) {
-                    *held -= 1;
-                    if *held == 0 {
-                        state.held.remove(&id);
-                    }
-                }
+                state.give_back(id);
             }
         }
     }
