@@ -142,6 +142,14 @@ impl Caps {
         follows.truncate(self.max_follows_per_page);
         dropped
     }
+
+    /// `Some(Push::MetaTooLarge)` when a request's `meta` is over
+    /// [`max_meta_bytes`](Self::max_meta_bytes): the rule of every
+    /// frontier, this one and Redis's.
+    pub fn check_meta(&self, meta: &str) -> Option<Push> {
+        let bytes = meta.len() as u64;
+        (bytes > self.max_meta_bytes).then_some(Push::MetaTooLarge(bytes))
+    }
 }
 
 /// What became of a request offered with [`Frontier::push`].
@@ -419,8 +427,8 @@ impl Frontier {
         if self.is_full_for_pages() {
             return Ok(Push::PageLimit);
         }
-        if meta.len() as u64 > self.caps.max_meta_bytes {
-            return Ok(Push::MetaTooLarge(meta.len() as u64));
+        if let Some(dropped) = self.caps.check_meta(&meta) {
+            return Ok(dropped);
         }
         let fingerprint = match fingerprint(&request) {
             Ok(fp) => fp,

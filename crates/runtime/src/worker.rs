@@ -275,9 +275,7 @@ impl Runtime {
                         .over_page_cap(plugin, &url, follow.len() + over, over, caps);
                     let mut follows = Vec::with_capacity(follow.len());
                     for follow in follow {
-                        let meta = follow.meta.len() as u64;
-                        if meta > caps.max_meta_bytes {
-                            let push = crawlbox_frontier::Push::MetaTooLarge(meta);
+                        if let Some(push) = caps.check_meta(&follow.meta) {
                             tally
                                 .drops
                                 .pushed(plugin, &url, &follow.request.url, &push, caps);
@@ -300,7 +298,6 @@ impl Runtime {
                 Err(message) => (Vec::new(), Vec::new(), Some(message)),
             };
             // The page, its items and its follow-ups commit together.
-            let last = limit.is_some();
             let frontier = frontier.clone();
             commits.spawn(async move {
                 let completion = frontier
@@ -312,7 +309,7 @@ impl Runtime {
                     failed: error.is_some(),
                 })
             });
-            if last {
+            if let Some(why) = limit {
                 // Settle every commit (their items are kept); the pages
                 // still being fetched are not committed: another worker
                 // takes them over after `reclaim_after`.
@@ -322,7 +319,7 @@ impl Runtime {
                         Err(e) => return redis_failed(e),
                     }
                 }
-                return Outcome::OutputLimit(limit.unwrap_or_default());
+                return Outcome::OutputLimit(why);
             }
         }
     }
