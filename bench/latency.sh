@@ -12,7 +12,7 @@ kit="${BENCH_KIT:-$root/../shared/bench}"
 state="${BENCH_STATE:-/tmp/bench-c/state}"
 port="${PORT:-18090}"
 "$kit/setup.sh" >/dev/null
-(cd "$root" && cargo build --release -p crawlbox && cargo build --release -p crawlbox-demo-site --example serve)
+(cd "$root" && cargo build --release -p crawlbox -p crawlbox-guest-artifacts --features crawlbox-guest-artifacts/test-guests && cargo build --release -p crawlbox-demo-site --example serve)
 "$root/target/release/examples/serve" "$port" 1000 >/dev/null &
 server=$!
 trap 'kill $server' EXIT

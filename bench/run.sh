@@ -20,7 +20,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kit="${BENCH_KIT:-$root/../shared/bench}"
 [[ -x "$kit/run.sh" ]] || { echo "bench: no benchmark kit at $kit (set BENCH_KIT)" >&2; exit 2; }
 
-(cd "$root" && cargo build --release -p crawlbox)
+# The guests it runs are test guests (not built for the binary alone).
+(cd "$root" && cargo build --release -p crawlbox -p crawlbox-guest-artifacts --features crawlbox-guest-artifacts/test-guests)
 "$root/bench/setup-wasmtime.sh" >/dev/null
 
 c="$root/bench/crawlbox-client"

@@ -16,10 +16,10 @@ command -v redis-server >/dev/null || {
     apt-get install -y -qq redis-server >/dev/null
 }
 "$kit/server.sh" start >/dev/null
-(cd "$root" && cargo build --release -p crawlbox -p crawlbox-guest-artifacts >/dev/null 2>&1)
+(cd "$root" && cargo build --release -p crawlbox -p crawlbox-guest-artifacts --features crawlbox-guest-artifacts/test-guests >/dev/null 2>&1)
 crawlbox="$root/target/release/crawlbox"
 spider="$root/target/wasm-guests/wasm32-wasip2/release/example_spider.wasm"
-[[ -f "$spider" ]] || { echo "build the guests first: cargo test --release --no-run" >&2; exit 1; }
+[[ -f "$spider" ]] || { echo "build the guests first: cargo build --release -p crawlbox -p crawlbox-guest-artifacts --features crawlbox-guest-artifacts/test-guests" >&2; exit 1; }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &

@@ -1,15 +1,19 @@
 //! Builds the guests under `guests/`, the way wasmtime's test-programs are
 //! built, and writes their paths into `artifacts.rs`:
 //!
-//! * the Rust guests, a cargo workspace of their own, for `wasm32-wasip2`
-//!   by a nested cargo into `<target>/wasm-guests` (one directory shared by
-//!   every profile);
-//! * with feature `python`: the Python guests, with componentize-py (the
-//!   version pinned in `guests/python-example/requirements.txt`) installed
-//!   into a venv under `<target>/guest-tools`;
-//! * with feature `js`: the JavaScript guest, with componentize-js (pinned by
-//!   `guests/js-example/package-lock.json`) installed by `npm ci` under
-//!   `<target>/guest-tools`.
+//! * always the example crawler (`guests/example-crawler`, embedded for
+//!   `crawlbox demo`), and with feature `test-guests` every other Rust
+//!   guest (the hostile ones and the commands included): the Rust guests
+//!   are a cargo workspace of their own, built for `wasm32-wasip2` by a
+//!   nested cargo into `<target>/wasm-guests` (one directory shared by every
+//!   profile and feature set);
+//! * with feature `python` (which implies `test-guests`): the Python guests,
+//!   with componentize-py (the version pinned in
+//!   `guests/python-example/requirements.txt`) installed into a venv under
+//!   `<target>/guest-tools`;
+//! * with feature `js` (which implies `test-guests`): the JavaScript guest,
+//!   with componentize-js (pinned by `guests/js-example/package-lock.json`)
+//!   installed by `npm ci` under `<target>/guest-tools`.
 //!
 //! Nothing is skipped when a tool is missing: the build fails and says what
 //! to install.
@@ -19,22 +23,28 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-/// (crate name, const name) of each Rust guest.
+/// (crate name, const name) of the guest built always: `crawlbox demo`
+/// embeds it.
+const EXAMPLE_CRAWLER: (&str, &str) = ("example-crawler", "EXAMPLE_CRAWLER");
+
+/// (crate name, const name) of each other Rust library guest (feature
+/// `test-guests`).
 const RUST_GUESTS: &[(&str, &str)] = &[
-    ("example-crawler", "EXAMPLE_CRAWLER"),
     ("example-spider", "EXAMPLE_SPIDER"),
     ("wasi-http-fetch", "WASI_HTTP_FETCH"),
     ("batch-fetch", "BATCH_FETCH"),
     ("hostile-spider", "HOSTILE_SPIDER"),
 ];
 
-/// (binary name, const name) of each Rust `wasi:cli/command` guest.
+/// (binary name, const name) of each Rust `wasi:cli/command` guest (feature
+/// `test-guests`).
 const RUST_COMMANDS: &[(&str, &str)] = &[
     ("http-command", "HTTP_COMMAND"),
     ("hostile-forge-stdout", "HOSTILE_FORGE_STDOUT"),
 ];
 
-/// The hostile plugins: examples of `guests/hostile`, one per attack.
+/// The hostile plugins: examples of `guests/hostile`, one per attack (feature
+/// `test-guests`).
 const HOSTILE: &[(&str, &str)] = &[
     ("infinite-loop", "HOSTILE_INFINITE_LOOP"),
     ("memory-bomb", "HOSTILE_MEMORY_BOMB"),
@@ -74,26 +84,32 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
-    build_rust_guests(&root, &guests_target);
+    // `python` and `js` turn this on too (Cargo.toml).
+    let test_guests = env::var_os("CARGO_FEATURE_TEST_GUESTS").is_some();
+    build_rust_guests(&root, &guests_target, test_guests);
     let release = guests_target.join("wasm32-wasip2/release");
-    let mut built: Vec<(String, &str, PathBuf)> = Vec::new();
-    for (name, konst) in RUST_GUESTS {
-        built.push((name.to_string(), konst, release.join(wasm_name(name))));
-    }
-    for (name, konst) in RUST_COMMANDS {
-        // Binaries keep their dashes; libraries get underscores.
-        built.push((
-            name.to_string(),
-            konst,
-            release.join(format!("{name}.wasm")),
-        ));
-    }
-    for (name, konst) in HOSTILE {
-        built.push((
-            name.to_string(),
-            konst,
-            release.join("examples").join(wasm_name(name)),
-        ));
+    let (name, konst) = EXAMPLE_CRAWLER;
+    let mut built: Vec<(String, &str, PathBuf)> =
+        vec![(name.to_string(), konst, release.join(wasm_name(name)))];
+    if test_guests {
+        for (name, konst) in RUST_GUESTS {
+            built.push((name.to_string(), konst, release.join(wasm_name(name))));
+        }
+        for (name, konst) in RUST_COMMANDS {
+            // Binaries keep their dashes; libraries get underscores.
+            built.push((
+                name.to_string(),
+                konst,
+                release.join(format!("{name}.wasm")),
+            ));
+        }
+        for (name, konst) in HOSTILE {
+            built.push((
+                name.to_string(),
+                konst,
+                release.join("examples").join(wasm_name(name)),
+            ));
+        }
     }
 
     let components = guests_target.join("components");
@@ -197,20 +213,20 @@ fn fail(message: &str) -> ! {
     std::process::exit(1);
 }
 
-fn build_rust_guests(root: &Path, target: &Path) {
+/// Builds the example crawler, or with `all` every package of the guests'
+/// workspace (libraries, binaries and examples), into `target`.
+fn build_rust_guests(root: &Path, target: &Path, all: bool) {
     ensure_wasm_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root.join("guests"))
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .args([
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--examples",
-            "--target-dir",
-        ])
-        .arg(target);
+        .args(["build", "--release", "--target", "wasm32-wasip2"]);
+    if all {
+        cmd.args(["--workspace", "--lib", "--bins", "--examples"]);
+    } else {
+        cmd.args(["-p", EXAMPLE_CRAWLER.0, "--lib"]);
+    }
+    cmd.arg("--target-dir").arg(target);
     if env::var_os("CARGO_NET_OFFLINE").is_some_and(|v| v == "true") {
         cmd.arg("--offline");
     }
