@@ -4,9 +4,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use crawlbox_net::ClientConfig;
+use crawlbox_frontier as frontier;
+use crawlbox_net::{self as net, ClientConfig};
 
-use crate::units::{parse_duration, parse_size};
+use crate::manifest::LimitOverrides;
+use crate::units::{
+    format_duration, format_size, parse_duration, parse_size, static_str, with_default,
+};
+
+#[cfg(test)]
+mod docs;
+
+/// Default `--reclaim-after`: pages a worker holds longer are taken over.
+pub const DEFAULT_RECLAIM_AFTER: Duration = Duration::from_secs(120);
 
 /// Run untrusted web-scraping plugins (WebAssembly components) through one
 /// pooled, capped HTTP client. Records go to stdout (or --out) as JSON Lines;
@@ -55,7 +65,12 @@ pub struct RedisArgs {
 pub struct SharedCrawlArgs {
     /// Pages held by a worker and not committed after this long are taken
     /// over by another (the first worker died). Keep it well above --timeout.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = static_str!(format_duration(DEFAULT_RECLAIM_AFTER)),
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
     pub reclaim_after: Duration,
 
     /// This worker's name in the crawl [default: HOSTNAME-PID].
@@ -284,55 +299,10 @@ pub struct PluginArgs {
     #[arg(long, value_name = "CIDR")]
     pub allow_network: Vec<String>,
 
-    /// Requests a run may send, redirect hops included [default: 1000000].
-    #[arg(long, value_name = "N")]
-    pub max_requests: Option<u64>,
-
-    /// Keep a cookie jar for each plugin run: cookies the sites set are sent
-    /// back to them (manifest: `network.cookies = true`) [default: off].
-    #[arg(long)]
-    pub cookies: bool,
-
-    /// Redirects `fetch` follows before giving up [default: 10].
-    #[arg(long, value_name = "N")]
-    pub max_redirects: Option<u32>,
-
-    /// Largest response body accepted, e.g. 16MiB [default: 16MiB].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-    pub max_response_size: Option<u64>,
-
-    /// Host memory the plugin's responses may hold while it has not taken
-    /// them (a fetch-all batch, fetch-queue results, wasi:http bodies read
-    /// ahead); a response that does not fit fails with too-large
-    /// [default: 256MiB].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-    pub max_buffered_responses: Option<u64>,
-
-    /// Linear memory the plugin may use [default: 256MiB].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-    pub memory: Option<u64>,
-
-    /// CPU time the plugin may spend running its own code; waiting on
-    /// responses does not count [default: 10m].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub cpu_limit: Option<Duration>,
-
-    /// Wall-clock limit of the whole run [default: none].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub time_limit: Option<Duration>,
-
-    /// Records a run may emit [default: no limit].
-    #[arg(long, value_name = "N")]
-    pub max_records: Option<u64>,
-
-    /// Bytes of records a run may emit [default: 1GiB].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-    pub max_output: Option<u64>,
-
-    /// Bytes the plugin may write to the log: its stdout, stderr and
-    /// host.log messages together [default: 1MiB].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-    pub max_log_output: Option<u64>,
+    /// The limits (and `--cookies`), each also a manifest key
+    /// (`crate::manifest::limits`).
+    #[command(flatten)]
+    pub limits: LimitOverrides,
 
     /// Give the plugin an environment variable (none by default). Repeatable.
     #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
@@ -363,23 +333,38 @@ pub struct CommonArgs {
     pub stats: Option<PathBuf>,
 
     /// Requests in flight at once, across all hosts.
-    #[arg(long, short = 'c', default_value_t = 64, value_name = "N")]
+    #[arg(long, short = 'c', default_value_t = net::DEFAULT_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
 
     /// Open connections per host.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = net::DEFAULT_PER_HOST, value_name = "N")]
     pub per_host: usize,
 
     /// Time limit of one request, body and redirects included (e.g. 60s, 500ms).
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = static_str!(format_duration(net::DEFAULT_REQUEST_TIMEOUT)),
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
     pub timeout: Duration,
 
     /// Time limit to connect (DNS, TCP and TLS).
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = static_str!(format_duration(net::DEFAULT_CONNECT_TIMEOUT)),
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
     pub connect_timeout: Duration,
 
     /// Time limit from sending a request to its response headers.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = static_str!(format_duration(net::DEFAULT_FIRST_BYTE_TIMEOUT)),
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
     pub first_byte_timeout: Duration,
 
     /// Drive connections on a network thread of their own, beside the
@@ -390,15 +375,20 @@ pub struct CommonArgs {
     /// Times `fetch` retries a connect error, a timeout or a
     /// 408/429/500/502/503/504, for idempotent methods, with exponential
     /// backoff and jitter (or the server's Retry-After).
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = net::DEFAULT_RETRIES, value_name = "N")]
     pub retries: u32,
 
     /// Least time between two requests to one host, across all plugins (e.g. 500ms).
-    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = static_str!(format_duration(net::DEFAULT_PER_HOST_DELAY)),
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
     pub per_host_delay: Duration,
 
     /// Random extra delay, as a fraction of --per-host-delay (e.g. 0.5).
-    #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
+    #[arg(long, default_value_t = net::DEFAULT_DELAY_JITTER, value_name = "FRACTION")]
     pub delay_jitter: f64,
 
     /// Adapt each host's delay to its latency (Scrapy's AutoThrottle: aim
@@ -410,7 +400,7 @@ pub struct CommonArgs {
     /// Requests in flight per host AutoThrottle aims at.
     #[arg(
         long,
-        default_value_t = 1.0,
+        default_value_t = net::DEFAULT_AUTOTHROTTLE_TARGET,
         value_name = "N",
         requires = "autothrottle"
     )]
@@ -427,7 +417,12 @@ pub struct CommonArgs {
     pub no_decompress: bool,
 
     /// How long a DNS answer is reused.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = static_str!(format_duration(net::DEFAULT_DNS_TTL)),
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
     pub dns_ttl: Duration,
 
     /// Speak HTTP/2 without TLS (prior knowledge) to HOST:PORT. Repeatable.
@@ -445,8 +440,10 @@ pub struct CommonArgs {
     #[arg(long, value_name = "URL")]
     pub proxy: Vec<String>,
 
-    /// User-Agent sent when a plugin sets none.
-    #[arg(long, value_name = "UA")]
+    #[arg(long, value_name = "UA", help = with_default(
+        "User-Agent sent when a plugin sets none",
+        net::DEFAULT_USER_AGENT,
+    ))]
     pub user_agent: Option<String>,
 
     /// No progress line and no stats summary on stderr.
@@ -508,23 +505,33 @@ impl CommonArgs {
 /// its own `maxmemory`).
 #[derive(Debug, Args, Default)]
 pub struct FrontierArgs {
-    /// Requests waiting in the frontier at most; further follows are
-    /// dropped until pages are taken [default: 1000000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = with_default(
+        "Requests waiting in the frontier at most; further follows are dropped until pages \
+         are taken",
+        frontier::DEFAULT_MAX_QUEUED,
+    ))]
     pub max_queued: Option<u64>,
 
-    /// Bytes of requests waiting at most (URL, headers, body and meta, plus
-    /// about 160 bytes each) [default: 256MiB].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, value_parser = parse_size, value_name = "SIZE", help = with_default(
+        &format!(
+            "Bytes of requests waiting at most (URL, headers, body and meta, plus about {} \
+             bytes each)",
+            frontier::ENTRY_OVERHEAD
+        ),
+        format_size(frontier::DEFAULT_MAX_QUEUED_BYTES),
+    ))]
     pub max_queued_bytes: Option<u64>,
 
-    /// Longest `meta` of one follow; a follow with a longer one is dropped
-    /// [default: 64KiB].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, value_parser = parse_size, value_name = "SIZE", help = with_default(
+        "Longest `meta` of one follow; a follow with a longer one is dropped",
+        format_size(frontier::DEFAULT_MAX_META_BYTES),
+    ))]
     pub max_meta_size: Option<u64>,
 
-    /// Follows one page may yield; the rest are dropped [default: 10000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = with_default(
+        "Follows one page may yield; the rest are dropped",
+        frontier::DEFAULT_MAX_FOLLOWS_PER_PAGE,
+    ))]
     pub max_follows_per_page: Option<usize>,
 }
 

@@ -22,9 +22,11 @@
 //! max_log_output = "1MiB"
 //! max_buffered_responses = "256MiB"   # host memory for responses not taken yet
 //! ```
+//!
+//! The limits (every key above but the grants, `name` and `input`) are
+//! [`LimitOverrides`], shared with the command line: see [`limits`].
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use crawlbox_net::{EgressPolicy, SessionConfig};
@@ -32,10 +34,10 @@ use crawlbox_runtime::{Input, Limits};
 use serde::Deserialize;
 
 use crate::cli::PluginArgs;
-use crate::units::{parse_duration, parse_size};
 
-/// Default request budget of a run.
-pub const DEFAULT_MAX_REQUESTS: u64 = 1_000_000;
+mod limits;
+
+pub use limits::{LimitOverrides, LimitsSection, NetworkSection};
 
 /// A `crawlbox.toml`.
 #[derive(Debug, Default, Deserialize)]
@@ -49,33 +51,15 @@ pub struct Manifest {
     pub limits: LimitsSection,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkSection {
-    #[serde(default)]
-    pub allowed_hosts: Vec<String>,
-    #[serde(default)]
-    pub allowed_networks: Vec<String>,
-    pub max_requests: Option<u64>,
-    pub max_redirects: Option<u32>,
-    pub max_response_size: Option<String>,
-    #[serde(default)]
-    pub cookies: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsSection {
-    pub memory: Option<String>,
-    pub cpu_time: Option<String>,
-    pub wall_time: Option<String>,
-    pub max_records: Option<u64>,
-    pub max_output: Option<String>,
-    pub max_log_output: Option<String>,
-    pub max_buffered_responses: Option<String>,
-}
-
 impl Manifest {
+    /// The limits this manifest sets, for [`LimitOverrides::resolve`].
+    pub fn limit_overrides(&self) -> LimitOverrides {
+        LimitOverrides {
+            network: self.network.clone(),
+            limits: self.limits,
+        }
+    }
+
     /// Reads and parses a manifest; errors name the file and the problem.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -150,78 +134,14 @@ impl Job {
         args: &PluginArgs,
     ) -> anyhow::Result<Job> {
         let net = &manifest.network;
-        let lim = &manifest.limits;
         let hosts = net.allowed_hosts.iter().chain(&args.allow_host);
         let networks = net.allowed_networks.iter().chain(&args.allow_network);
         let egress = EgressPolicy::new(hosts, networks)?;
-        let size = |cli: Option<u64>,
-                    manifest: &Option<String>,
-                    key: &str|
-         -> anyhow::Result<Option<u64>> {
-            match (cli, manifest) {
-                (Some(v), _) => Ok(Some(v)),
-                (None, Some(text)) => parse_size(text)
-                    .map(Some)
-                    .map_err(|e| anyhow::anyhow!("manifest key {key}: {e}")),
-                (None, None) => Ok(None),
-            }
-        };
-        let duration = |cli: Option<Duration>,
-                        manifest: &Option<String>,
-                        key: &str|
-         -> anyhow::Result<Option<Duration>> {
-            match (cli, manifest) {
-                (Some(v), _) => Ok(Some(v)),
-                (None, Some(text)) => parse_duration(text)
-                    .map(Some)
-                    .map_err(|e| anyhow::anyhow!("manifest key {key}: {e}")),
-                (None, None) => Ok(None),
-            }
-        };
-        let defaults = Limits::default();
-        let limits = Limits {
-            memory: size(args.memory, &lim.memory, "limits.memory")?.map_or(defaults.memory, |m| {
-                usize::try_from(m).unwrap_or(usize::MAX)
-            }),
-            cpu_time: duration(args.cpu_limit, &lim.cpu_time, "limits.cpu_time")?
-                .or(defaults.cpu_time),
-            wall_time: duration(args.time_limit, &lim.wall_time, "limits.wall_time")?
-                .or(defaults.wall_time),
-            max_records: args
-                .max_records
-                .or(lim.max_records)
-                .or(defaults.max_records),
-            max_output_bytes: size(args.max_output, &lim.max_output, "limits.max_output")?
-                .or(defaults.max_output_bytes),
-            log_bytes: size(
-                args.max_log_output,
-                &lim.max_log_output,
-                "limits.max_log_output",
-            )?
-            .unwrap_or(defaults.log_bytes),
-            ..defaults
-        };
         let session = SessionConfig {
             egress,
-            max_requests: Some(
-                args.max_requests
-                    .or(net.max_requests)
-                    .unwrap_or(DEFAULT_MAX_REQUESTS),
-            ),
-            max_response_bytes: size(
-                args.max_response_size,
-                &net.max_response_size,
-                "network.max_response_size",
-            )?,
-            max_buffered_bytes: size(
-                args.max_buffered_responses,
-                &lim.max_buffered_responses,
-                "limits.max_buffered_responses",
-            )?,
-            max_redirects: args.max_redirects.or(net.max_redirects),
-            retries: None,
-            cookies: args.cookies || net.cookies,
+            ..SessionConfig::default()
         };
+        let (limits, session) = args.limits.resolve(&manifest.limit_overrides(), session);
         let input = match (input, &manifest.input) {
             (Some(input), _) => input,
             (None, Some(value)) => serde_json::to_string(value)?,
@@ -365,12 +285,29 @@ mod tests {
         .unwrap();
         assert_eq!(manifest.name.as_deref(), Some("shop"));
         assert_eq!(manifest.network.max_requests, Some(100));
-        assert_eq!(manifest.limits.memory.as_deref(), Some("64MiB"));
+        assert_eq!(manifest.limits.memory, Some(64 << 20));
+        assert_eq!(
+            manifest.limits.cpu_time,
+            Some(std::time::Duration::from_secs(30))
+        );
     }
 
     #[test]
     fn typos_are_refused() {
         let err = toml::from_str::<Manifest>("[network]\nallowed_host = []").unwrap_err();
         assert!(err.to_string().contains("allowed_host"), "{err}");
+        let err = toml::from_str::<Manifest>("[limits]\nmemroy = \"1MiB\"").unwrap_err();
+        assert!(err.to_string().contains("memroy"), "{err}");
+    }
+
+    #[test]
+    fn bad_units_are_refused_with_the_parsers_message() {
+        let err = toml::from_str::<Manifest>("[limits]\nmemory = \"12 parsecs\"").unwrap_err();
+        assert!(err.to_string().contains("unknown unit"), "{err}");
+        let err =
+            toml::from_str::<Manifest>("[network]\nmax_response_size = \"lots\"").unwrap_err();
+        assert!(err.to_string().contains("is not a size"), "{err}");
+        let err = toml::from_str::<Manifest>("[limits]\ncpu_time = \"soon\"").unwrap_err();
+        assert!(err.to_string().contains("is not a duration"), "{err}");
     }
 }

@@ -120,7 +120,7 @@ pub fn why(outcome: &crawlbox_runtime::Outcome) -> String {
 }
 
 /// The summary line of a crawl's dropped follows, if it dropped any.
-pub fn dropped_follows(dropped: &crawlbox_runtime::DroppedFollows) -> Option<String> {
+pub fn dropped_follows(dropped: &crawlbox_crawl::DroppedFollows) -> Option<String> {
     (dropped.total() > 0).then(|| {
         format!(
             "  dropped follows    {} ({})",
@@ -131,7 +131,7 @@ pub fn dropped_follows(dropped: &crawlbox_runtime::DroppedFollows) -> Option<Str
 }
 
 /// The dropped follows as `--stats` JSON.
-pub fn dropped_json(dropped: &crawlbox_runtime::DroppedFollows) -> Value {
+pub fn dropped_json(dropped: &crawlbox_crawl::DroppedFollows) -> Value {
     json!({
         "over_page_cap": dropped.over_page_cap,
         "meta_too_large": dropped.meta_too_large,

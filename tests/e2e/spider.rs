@@ -135,3 +135,67 @@ fn a_crawl_killed_with_sigkill_resumes_without_losing_or_refetching_pages() {
     assert!(third.status.success());
     assert_eq!(lines(&items).len(), pages);
 }
+
+/// A spider's follow keeps every field of its request on its way from the
+/// WIT through the frontier to the wire, whichever frontier holds it: in
+/// memory, or serialised into Redis. (The journal's round trip is a test
+/// of `crawlbox-frontier`; the follow's own timeout is
+/// `a_follows_own_timeout_is_kept`.)
+#[test]
+fn a_follow_keeps_every_field_of_its_request() {
+    let site = site(10, Duration::ZERO);
+    let redis = crate::redis_support::RedisServer::start();
+    let redis_url = redis.url();
+    let input = serde_json::json!({
+        "attack": "every-field",
+        "url": site.url("/page/0"),
+        "follow": site.url("/echo?q=1"),
+    })
+    .to_string();
+    let grant = grant(&site);
+    let frontiers: [(&str, Vec<&str>); 2] = [
+        ("memory", vec![]),
+        (
+            "redis",
+            vec!["--redis", &redis_url, "--crawl", "every-field"],
+        ),
+    ];
+    for (frontier, extra) in frontiers {
+        let mut args = vec![
+            "crawl",
+            crawlbox_guest_artifacts::HOSTILE_SPIDER,
+            "--input",
+            &input,
+        ];
+        args.extend(extra);
+        args.extend(grant.iter().map(String::as_str));
+        let run = crawlbox(&args);
+        assert_eq!(run.code, 0, "{frontier}: {}", run.stderr);
+        let items = if frontier == "redis" {
+            crawlbox(&["export", "--redis", &redis_url, "--crawl", "every-field"]).records
+        } else {
+            run.records
+        };
+        let echoed = items
+            .iter()
+            .find(|item| item["meta"] == "kept-meta")
+            .unwrap_or_else(|| panic!("{frontier}: no item of the follow in {items:?}"));
+        // The host decoded the body as the follow asked.
+        assert_eq!(echoed["encoding"], "UTF-8", "{frontier}: {echoed}");
+        let sent: Value = serde_json::from_str(echoed["body"].as_str().unwrap()).unwrap();
+        assert_eq!(sent["method"], "POST", "{frontier}: {sent}");
+        assert_eq!(sent["path"], "/echo", "{frontier}: {sent}");
+        assert_eq!(sent["query"], "q=1", "{frontier}: {sent}");
+        assert_eq!(sent["body"], "kept=1", "{frontier}: {sent}");
+        let headers = sent["headers"].as_array().unwrap();
+        assert!(
+            headers.contains(&serde_json::json!(["x-kept", "yes"])),
+            "{frontier}: {sent}"
+        );
+        assert_eq!(
+            site.counters().requests_for("/echo"),
+            1 + u64::from(frontier == "redis"),
+            "{frontier}: fetched once per crawl"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! several, share one crawl.
 //!
 //! It mirrors the in-process [`crawlbox_frontier::Frontier`]: the same
-//! [`PageRequest`]s and [`Entry`]s, the same dedup
+//! [`Request`]s and [`Entry`]s, the same dedup
 //! ([`crawlbox_frontier::fingerprint`]: method, canonical URL, body hash),
 //! the same [`Limits`] and [`Push`] outcomes. Every state change is one Lua
 //! script, so it is atomic however many workers race.
@@ -67,7 +67,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use crawlbox_frontier::{Entry, Limits, PageRequest, Push};
+pub use crawlbox_frontier::{Entry, Limits, Offer, Push, Request};
 pub use error::Error;
 use redis::AsyncConnectionConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -84,62 +84,6 @@ pub const EXPORT_PAGE: usize = 1000;
 const IDLE_BLOCKING_CONNECTIONS: usize = 8;
 /// The shortest wait between two looks for reclaimable pages.
 const MIN_RECLAIM_TICK: Duration = Duration::from_millis(10);
-
-/// A request offered to [`RedisFrontier::push`] (or as a follow-up to
-/// [`RedisFrontier::complete`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Offer {
-    /// The request.
-    pub request: PageRequest,
-    /// Opaque data handed back with the request when it is claimed.
-    pub meta: String,
-    /// Higher first. Default 0.
-    pub priority: i32,
-    /// Start requests are depth 0, their follow-ups 1, and so on. Default 0.
-    pub depth: u32,
-}
-
-impl Offer {
-    /// An offer of `request` with no meta, priority 0, depth 0.
-    pub fn new(request: PageRequest) -> Self {
-        Self {
-            request,
-            meta: String::new(),
-            priority: 0,
-            depth: 0,
-        }
-    }
-
-    /// A `GET` of `url` with no headers, no meta, priority 0, depth 0.
-    pub fn get(url: impl Into<String>) -> Self {
-        Self::new(PageRequest {
-            method: "GET".into(),
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-            text: None,
-            timeout_ms: None,
-        })
-    }
-
-    /// With this priority.
-    pub fn priority(mut self, priority: i32) -> Self {
-        self.priority = priority;
-        self
-    }
-
-    /// At this depth.
-    pub fn depth(mut self, depth: u32) -> Self {
-        self.depth = depth;
-        self
-    }
-
-    /// With this meta.
-    pub fn meta(mut self, meta: impl Into<String>) -> Self {
-        self.meta = meta.into();
-        self
-    }
-}
 
 /// A page taken by [`RedisFrontier::claim`]: give it back to
 /// [`RedisFrontier::complete`].
@@ -434,7 +378,7 @@ impl RedisFrontier {
         }
     }
 
-    /// Checks offers locally (depth, URL) and lays out the valid ones as
+    /// Checks offers locally (depth) and lays out the valid ones as
     /// script arguments: `None` where Redis decides.
     fn prepare(&self, offers: Vec<Offer>) -> Result<(Vec<Option<Push>>, Vec<String>), Error> {
         let mut outcomes = Vec::with_capacity(offers.len());
@@ -444,13 +388,7 @@ impl RedisFrontier {
                 outcomes.push(Some(Push::TooDeep));
                 continue;
             }
-            let fingerprint = match crawlbox_frontier::fingerprint(&offer.request) {
-                Ok(fp) => fp,
-                Err(why) => {
-                    outcomes.push(Some(Push::Invalid(why)));
-                    continue;
-                }
-            };
+            let fingerprint = crawlbox_frontier::fingerprint(&offer.request);
             let entry = Entry {
                 fingerprint,
                 request: offer.request,
@@ -637,7 +575,7 @@ impl RedisFrontier {
             .arg(&claimed.id)
             .arg(self.max_pages_arg())
             .arg(error.unwrap_or_default())
-            .arg(&entry.request.url)
+            .arg(entry.request.url.as_str())
             .arg(items.len());
         for item in items {
             invocation.arg(item);

@@ -34,32 +34,50 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-/// A request as the frontier keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageRequest {
-    pub method: String,
-    pub url: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<(String, String)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Vec<u8>>,
-    /// Whether (and how) the response body is to be decoded to text too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<TextDecoding>,
-    /// The request's own timeout (the WIT `timeout-ms`), tighter than the
-    /// run's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u32>,
+pub use crawlbox_net::{Request, TextDecoding};
+
+/// A request offered to a frontier: what a spider yields (a start request
+/// or a follow), with where it goes in the crawl.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The request, checked (see [`Request::new`]).
+    pub request: Request,
+    /// Data for the `parse` of its page, opaque to the host.
+    pub meta: String,
+    /// Higher first.
+    pub priority: i32,
+    /// Start requests are depth 0; a follow of a page one deeper.
+    pub depth: u32,
 }
 
-/// How a page's body is decoded to text (the WIT `text-decoding`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TextDecoding {
-    /// Find the encoding from the response.
-    Detect,
-    /// Use this encoding label.
-    Charset(String),
+impl Offer {
+    /// An offer of `request` with no meta, priority 0, depth 0.
+    pub fn new(request: Request) -> Self {
+        Self {
+            request,
+            meta: String::new(),
+            priority: 0,
+            depth: 0,
+        }
+    }
+
+    /// With this priority.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// At this depth.
+    pub fn depth(mut self, depth: u32) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// With this meta.
+    pub fn meta(mut self, meta: impl Into<String>) -> Self {
+        self.meta = meta.into();
+        self
+    }
 }
 
 /// A request waiting in (or taken from) the frontier.
@@ -68,7 +86,7 @@ pub struct Entry {
     #[serde(rename = "fp")]
     pub fingerprint: String,
     #[serde(rename = "req")]
-    pub request: PageRequest,
+    pub request: Request,
     #[serde(default)]
     pub meta: String,
     #[serde(rename = "pri", default)]
@@ -94,9 +112,13 @@ pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 256 << 20;
 pub const DEFAULT_MAX_META_BYTES: u64 = 64 << 10;
 /// Default [`Caps::max_follows_per_page`].
 pub const DEFAULT_MAX_FOLLOWS_PER_PAGE: usize = 10_000;
-/// What a queued entry costs beyond its strings and body: its fingerprint,
-/// the heap and seen-set entries, the allocations (an estimate).
-pub const ENTRY_OVERHEAD: u64 = 160;
+/// What a queued entry costs beyond its strings, body and headers: the
+/// entry itself, its fingerprint (twice: the entry and the seen set), the
+/// heap slot and the allocations (an estimate).
+pub const ENTRY_OVERHEAD: u64 = size_of::<Entry>() as u64 + 160;
+/// What one slot of a request's header map costs (the map allocates
+/// slots for headers in advance; an estimate).
+pub const HEADER_SLOT: u64 = 128;
 
 /// Bounds on what a spider can make the host hold for it. The frontier
 /// lives in host memory (and in the journal), outside the spider's memory
@@ -161,8 +183,6 @@ pub enum Push {
     Seen,
     /// Deeper than the limit: dropped.
     TooDeep,
-    /// Not an absolute http(s) URL: dropped.
-    Invalid(String),
     /// The page limit cannot use it: as many requests are queued, in flight
     /// or done as [`Limits::max_pages`] allows, so it would never be
     /// fetched. Dropped, not marked seen.
@@ -206,19 +226,25 @@ pub struct Counts {
 
 impl Entry {
     /// What the entry costs the host while queued, as
-    /// [`Caps::max_queued_bytes`] counts it: its strings and body, plus
+    /// [`Caps::max_queued_bytes`] counts it: its strings, body and headers
+    /// (each slot of its header map at [`HEADER_SLOT`]), plus
     /// [`ENTRY_OVERHEAD`].
     pub fn cost(&self) -> u64 {
         let request = &self.request;
-        let headers: usize = request.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let headers: usize = request
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum::<usize>()
+            + request.headers.capacity() * HEADER_SLOT as usize;
         let text = match &request.text {
             Some(TextDecoding::Charset(label)) => label.len(),
             _ => 0,
         };
-        (request.method.len()
-            + request.url.len()
+        (request.method.as_str().len()
+            + request.url.as_str().len()
             + headers
-            + request.body.as_ref().map_or(0, Vec::len)
+            + request.body.len()
             + text
             + self.meta.len()
             + self.fingerprint.len()) as u64
@@ -251,7 +277,7 @@ impl PartialOrd for Queued {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Record {
-    Add(Entry),
+    Add(Box<Entry>),
     Done {
         fp: String,
         items: Vec<String>,
@@ -352,16 +378,27 @@ impl Frontier {
             let read = reader.read_line(&mut line)?;
             // A line torn by a crash is the last one: it never committed,
             // and is cut off below so that appending starts clean.
+            if read == 0 || !line.ends_with('\n') {
+                break;
+            }
             let record = match serde_json::from_str::<Record>(line.trim_end()) {
-                Ok(record) if read > 0 && line.ends_with('\n') => record,
-                _ => break,
+                Ok(record) => record,
+                // A whole line of JSON that is no record (a request that is
+                // no longer valid, from another version): skipped, kept.
+                Err(_)
+                    if serde_json::from_str::<serde::de::IgnoredAny>(line.trim_end()).is_ok() =>
+                {
+                    valid_end += read as u64;
+                    continue;
+                }
+                Err(_) => break,
             };
             valid_end += read as u64;
             match record {
                 Record::Add(entry) => {
                     self.seen.insert(entry.fingerprint.clone());
                     self.seq += 1;
-                    pending.insert(entry.fingerprint.clone(), (self.seq, entry));
+                    pending.insert(entry.fingerprint.clone(), (self.seq, *entry));
                 }
                 Record::Done { fp, items, .. } => {
                     pending.remove(&fp);
@@ -406,21 +443,21 @@ impl Frontier {
         self.limits.max_pages.is_some_and(|max| claimed >= max)
     }
 
-    /// Offers a request at `depth`. Checked in this order: depth, the page
-    /// limit, `meta` size, URL, dedup, then the queue's caps; only an added
-    /// request is marked seen (and journaled).
+    /// Offers a request. Checked in this order: depth, the page limit,
+    /// `meta` size, dedup, then the queue's caps; only an added request is
+    /// marked seen (and journaled).
     ///
     /// With [`Limits::max_pages`], a request offered once enough are queued
     /// to reach the limit is dropped ([`Push::PageLimit`]) whatever its
     /// priority: the crawl fetches the first `max_pages` requests accepted,
     /// highest priority first among them.
-    pub fn push(
-        &mut self,
-        request: PageRequest,
-        meta: String,
-        priority: i32,
-        depth: u32,
-    ) -> io::Result<Push> {
+    pub fn push(&mut self, offer: Offer) -> io::Result<Push> {
+        let Offer {
+            request,
+            meta,
+            priority,
+            depth,
+        } = offer;
         if self.limits.max_depth.is_some_and(|max| depth > max) {
             return Ok(Push::TooDeep);
         }
@@ -430,10 +467,7 @@ impl Frontier {
         if let Some(dropped) = self.caps.check_meta(&meta) {
             return Ok(dropped);
         }
-        let fingerprint = match fingerprint(&request) {
-            Ok(fp) => fp,
-            Err(why) => return Ok(Push::Invalid(why)),
-        };
+        let fingerprint = fingerprint(&request);
         if self.seen.contains(&fingerprint) {
             return Ok(Push::Seen);
         }
@@ -451,7 +485,7 @@ impl Frontier {
         if self.counts.queued_bytes.saturating_add(cost) > self.caps.max_queued_bytes {
             return Ok(Push::QueueBytesFull);
         }
-        self.write(&Record::Add(entry.clone()))?;
+        self.write(&Record::Add(Box::new(entry.clone())))?;
         self.seen.insert(entry.fingerprint.clone());
         self.seq += 1;
         self.queue.push(Queued {
@@ -550,24 +584,28 @@ impl Frontier {
 /// Method, canonical URL and body hash, hashed: what identifies a request
 /// for dedup (32 hex digits). An error for a URL that is not absolute
 /// http(s).
-pub fn fingerprint(request: &PageRequest) -> Result<String, String> {
-    let url = canonical_url(&request.url)?;
+pub fn fingerprint(request: &Request) -> String {
+    let url = canonical(request.url.clone());
     let mut hasher = blake3::Hasher::new();
-    hasher.update(request.method.to_ascii_uppercase().as_bytes());
+    hasher.update(request.method.as_str().to_ascii_uppercase().as_bytes());
     hasher.update(b" ");
     hasher.update(url.as_bytes());
     hasher.update(b"\n");
-    hasher.update(blake3::hash(request.body.as_deref().unwrap_or_default()).as_bytes());
-    Ok(hasher.finalize().to_hex()[..32].to_owned())
+    hasher.update(blake3::hash(&request.body).as_bytes());
+    hasher.finalize().to_hex()[..32].to_owned()
 }
 
 /// The URL without fragment, with sorted query parameters (the URL parser
 /// already lower-cases scheme and host and drops a default port).
 pub fn canonical_url(url: &str) -> Result<String, String> {
-    let mut url = Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    let url = Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{url} is not an http or https URL"));
     }
+    Ok(canonical(url))
+}
+
+fn canonical(mut url: Url) -> String {
     url.set_fragment(None);
     if url.query().is_some() {
         let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -578,22 +616,35 @@ pub fn canonical_url(url: &str) -> Result<String, String> {
             url.query_pairs_mut().clear().extend_pairs(pairs);
         }
     }
-    Ok(url.into())
+    url.into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn get(url: &str) -> PageRequest {
-        PageRequest {
-            method: "GET".into(),
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-            text: None,
-            timeout_ms: None,
-        }
+    fn get(url: &str) -> Request {
+        Request::get(url).unwrap()
+    }
+
+    fn post(url: &str, body: &[u8]) -> Request {
+        Request::new("POST", url).unwrap().body(body.to_vec())
+    }
+
+    /// `f.push` of `request` with `meta` at `priority` and `depth`.
+    fn push(
+        f: &mut Frontier,
+        request: Request,
+        meta: String,
+        priority: i32,
+        depth: u32,
+    ) -> io::Result<Push> {
+        f.push(Offer {
+            request,
+            meta,
+            priority,
+            depth,
+        })
     }
 
     #[test]
@@ -612,33 +663,33 @@ mod tests {
             max_depth: Some(1),
         });
         assert_eq!(
-            f.push(get("http://a/1"), String::new(), 0, 0).unwrap(),
+            push(&mut f, get("http://a/1"), String::new(), 0, 0).unwrap(),
             Push::Added
         );
         assert_eq!(
-            f.push(get("http://a/1#x"), String::new(), 0, 0).unwrap(),
+            push(&mut f, get("http://a/1#x"), String::new(), 0, 0).unwrap(),
             Push::Seen
         );
         assert_eq!(
-            f.push(get("http://a/2"), String::new(), 0, 1).unwrap(),
+            push(&mut f, get("http://a/2"), String::new(), 0, 1).unwrap(),
             Push::Added
         );
         assert_eq!(
-            f.push(get("http://a/3"), String::new(), 5, 1).unwrap(),
+            push(&mut f, get("http://a/3"), String::new(), 5, 1).unwrap(),
             Push::Added
         );
         assert_eq!(
-            f.push(get("http://a/4"), String::new(), 0, 2).unwrap(),
+            push(&mut f, get("http://a/4"), String::new(), 0, 2).unwrap(),
             Push::TooDeep
         );
         // Three are queued: the page limit can use no more.
         assert_eq!(
-            f.push(get("http://a/5"), String::new(), 0, 1).unwrap(),
+            push(&mut f, get("http://a/5"), String::new(), 0, 1).unwrap(),
             Push::PageLimit
         );
         // Priority first, then breadth-first.
         let order: Vec<String> = std::iter::from_fn(|| f.pop())
-            .map(|e| e.request.url)
+            .map(|e| e.request.url.to_string())
             .collect();
         assert_eq!(
             order,
@@ -646,11 +697,12 @@ mod tests {
             "page limit 3"
         );
         let mut f = Frontier::in_memory(Limits::default());
-        f.push(get("http://a/1"), String::new(), 0, 0).unwrap();
-        let mut post = get("http://a/1");
-        post.method = "POST".into();
-        post.body = Some(b"x".to_vec());
-        assert_eq!(f.push(post, String::new(), 0, 0).unwrap(), Push::Added);
+        push(&mut f, get("http://a/1"), String::new(), 0, 0).unwrap();
+        let post = post("http://a/1", b"x");
+        assert_eq!(
+            push(&mut f, post, String::new(), 0, 0).unwrap(),
+            Push::Added
+        );
     }
 
     #[test]
@@ -661,8 +713,7 @@ mod tests {
             let mut f = Frontier::open(&dir, Limits::default()).unwrap();
             assert!(f.is_new());
             for n in 0..4 {
-                f.push(get(&format!("http://a/{n}")), format!("m{n}"), 0, 0)
-                    .unwrap();
+                push(&mut f, get(&format!("http://a/{n}")), format!("m{n}"), 0, 0).unwrap();
             }
             let first = f.pop().unwrap();
             f.complete(&first, &["{\"n\":0}".into()], None).unwrap();
@@ -679,7 +730,7 @@ mod tests {
         assert_eq!(f.counts().done, 1);
         assert_eq!(f.counts().queued, 3);
         assert_eq!(
-            f.push(get("http://a/0"), String::new(), 0, 0).unwrap(),
+            push(&mut f, get("http://a/0"), String::new(), 0, 0).unwrap(),
             Push::Seen
         );
         let rest: Vec<Entry> = std::iter::from_fn(|| f.pop()).collect();
@@ -710,14 +761,14 @@ mod tests {
         };
         let mut f = Frontier::in_memory(Limits::default()).with_caps(caps);
         assert_eq!(
-            f.push(get("http://a/1"), "x".repeat(11), 0, 0).unwrap(),
+            push(&mut f, get("http://a/1"), "x".repeat(11), 0, 0).unwrap(),
             Push::MetaTooLarge(11)
         );
         assert!(Push::MetaTooLarge(11).is_capped());
         assert_eq!(f.counts().queued, 0);
         // Not marked seen: offered again within the cap, it is queued.
         assert_eq!(
-            f.push(get("http://a/1"), "x".repeat(10), 0, 0).unwrap(),
+            push(&mut f, get("http://a/1"), "x".repeat(10), 0, 0).unwrap(),
             Push::Added
         );
     }
@@ -731,21 +782,24 @@ mod tests {
         let mut f = Frontier::in_memory(Limits::default()).with_caps(caps);
         for n in 0..2 {
             let url = format!("http://a/{n}");
-            assert_eq!(f.push(get(&url), String::new(), 0, 0).unwrap(), Push::Added);
+            assert_eq!(
+                push(&mut f, get(&url), String::new(), 0, 0).unwrap(),
+                Push::Added
+            );
         }
         assert_eq!(
-            f.push(get("http://a/2"), String::new(), 0, 0).unwrap(),
+            push(&mut f, get("http://a/2"), String::new(), 0, 0).unwrap(),
             Push::QueueFull
         );
         // A duplicate is still a duplicate.
         assert_eq!(
-            f.push(get("http://a/0"), String::new(), 0, 0).unwrap(),
+            push(&mut f, get("http://a/0"), String::new(), 0, 0).unwrap(),
             Push::Seen
         );
         // Taking a page makes room; the dropped request was not marked seen.
         f.pop().unwrap();
         assert_eq!(
-            f.push(get("http://a/2"), String::new(), 0, 0).unwrap(),
+            push(&mut f, get("http://a/2"), String::new(), 0, 0).unwrap(),
             Push::Added
         );
         assert_eq!(f.counts().queued, 2);
@@ -755,7 +809,7 @@ mod tests {
     fn the_queue_holds_at_most_max_queued_bytes() {
         let entry_cost = |url: &str, meta: &str| {
             Entry {
-                fingerprint: fingerprint(&get(url)).unwrap(),
+                fingerprint: fingerprint(&get(url)),
                 request: get(url),
                 meta: meta.into(),
                 priority: 0,
@@ -773,29 +827,25 @@ mod tests {
         for n in 0..3 {
             let url = format!("http://a/{n}");
             assert_eq!(
-                f.push(get(&url), "0123456789".into(), 0, 0).unwrap(),
+                push(&mut f, get(&url), "0123456789".into(), 0, 0).unwrap(),
                 Push::Added
             );
         }
         assert_eq!(f.counts().queued_bytes, 3 * one);
         assert_eq!(
-            f.push(get("http://a/3"), "0123456789".into(), 0, 0)
-                .unwrap(),
+            push(&mut f, get("http://a/3"), "0123456789".into(), 0, 0).unwrap(),
             Push::QueueBytesFull
         );
         // A body counts too.
-        let mut post = get("http://a/4");
-        post.method = "POST".into();
-        post.body = Some(vec![0; 1000]);
+        let post = post("http://a/4", &[0; 1000]);
         f.pop().unwrap();
         assert_eq!(f.counts().queued_bytes, 2 * one);
         assert_eq!(
-            f.push(post, String::new(), 0, 0).unwrap(),
+            push(&mut f, post, String::new(), 0, 0).unwrap(),
             Push::QueueBytesFull
         );
         assert_eq!(
-            f.push(get("http://a/3"), "0123456789".into(), 0, 0)
-                .unwrap(),
+            push(&mut f, get("http://a/3"), "0123456789".into(), 0, 0).unwrap(),
             Push::Added
         );
     }
@@ -808,22 +858,25 @@ mod tests {
         });
         for n in 0..3 {
             let url = format!("http://a/{n}");
-            assert_eq!(f.push(get(&url), String::new(), 0, 0).unwrap(), Push::Added);
+            assert_eq!(
+                push(&mut f, get(&url), String::new(), 0, 0).unwrap(),
+                Push::Added
+            );
         }
         assert!(f.is_full_for_pages());
         assert_eq!(
-            f.push(get("http://a/3"), String::new(), 9, 0).unwrap(),
+            push(&mut f, get("http://a/3"), String::new(), 9, 0).unwrap(),
             Push::PageLimit
         );
         // In flight and done count as much as queued.
         let first = f.pop().unwrap();
         assert_eq!(
-            f.push(get("http://a/4"), String::new(), 0, 1).unwrap(),
+            push(&mut f, get("http://a/4"), String::new(), 0, 1).unwrap(),
             Push::PageLimit
         );
         f.complete(&first, &[], None).unwrap();
         assert_eq!(
-            f.push(get("http://a/5"), String::new(), 0, 1).unwrap(),
+            push(&mut f, get("http://a/5"), String::new(), 0, 1).unwrap(),
             Push::PageLimit
         );
         assert_eq!(f.counts().queued, 2);
@@ -865,7 +918,7 @@ mod tests {
         for page in 0..3 {
             for n in 0..200_000 {
                 let url = format!("http://a/{page}/{n}");
-                if f.push(get(&url), meta.clone(), 0, 1).unwrap() == Push::Added {
+                if push(&mut f, get(&url), meta.clone(), 0, 1).unwrap() == Push::Added {
                     pushed += 1;
                 }
             }
@@ -882,6 +935,54 @@ mod tests {
         let f = Frontier::open(&dir, Limits::default()).unwrap();
         assert_eq!(f.counts().queued, 7);
         assert!(f.counts().queued_bytes >= 7 * 1000, "{:?}", f.counts());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Every field of a queued request survives the journal: a resumed
+    /// crawl fetches exactly what was offered.
+    #[test]
+    fn every_field_of_a_request_round_trips_through_the_journal() {
+        let dir = temp_dir("fields");
+        let request = crawlbox_net::test_support::request_with_every_field();
+        let offer = Offer::new(request).meta("m").priority(3).depth(2);
+        {
+            let mut f = Frontier::open(&dir, Limits::default()).unwrap();
+            assert_eq!(f.push(offer.clone()).unwrap(), Push::Added);
+        }
+        let mut f = Frontier::open(&dir, Limits::default()).unwrap();
+        let entry = f.pop().unwrap();
+        assert_eq!(entry.request, offer.request);
+        assert_eq!(
+            (entry.meta.as_str(), entry.priority, entry.depth),
+            ("m", 3, 2)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A journal line that is whole JSON but no valid record (a request no
+    /// longer valid) is skipped, and the lines after it are kept: only a
+    /// torn last line is cut off.
+    #[test]
+    fn a_journal_line_that_is_no_valid_record_is_skipped_not_cut() {
+        let dir = temp_dir("invalid-line");
+        {
+            let mut f = Frontier::open(&dir, Limits::default()).unwrap();
+            push(&mut f, get("http://a/1"), String::new(), 0, 0).unwrap();
+        }
+        let journal = dir.join("journal.jsonl");
+        let mut text = std::fs::read_to_string(&journal).unwrap();
+        text.push_str(r#"{"add":{"fp":"x","req":{"method":"GET","url":"ftp://a/"}}}"#);
+        text.push('\n');
+        std::fs::write(&journal, text).unwrap();
+        {
+            let mut f = Frontier::open(&dir, Limits::default()).unwrap();
+            push(&mut f, get("http://a/2"), String::new(), 0, 0).unwrap();
+        }
+        let mut f = Frontier::open(&dir, Limits::default()).unwrap();
+        let urls: Vec<String> = std::iter::from_fn(|| f.pop())
+            .map(|e| e.request.url.to_string())
+            .collect();
+        assert_eq!(urls, ["http://a/1", "http://a/2"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

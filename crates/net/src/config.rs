@@ -8,15 +8,17 @@ pub struct ClientConfig {
     /// A request holds its slot until its response body has arrived (or it
     /// failed). While several sessions exist, none may hold more than this
     /// less an eighth (at least one slot).
-    /// Default: 64.
+    /// Default: [`DEFAULT_CONCURRENCY`].
     pub concurrency: usize,
     /// Open connections per host (scheme, host and port), idle ones included.
-    /// Default: 8.
+    /// Default: [`DEFAULT_PER_HOST`].
     pub per_host: usize,
     /// Time to resolve the host and establish TCP (and TLS). A `wasi:http`
-    /// guest's `connect-timeout` can only tighten it. Default: 10 s.
+    /// guest's `connect-timeout` can only tighten it. Default:
+    /// [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
-    /// Time from sending a request to the response headers. Default: 30 s.
+    /// Time from sending a request to the response headers. Default:
+    /// [`DEFAULT_FIRST_BYTE_TIMEOUT`].
     pub first_byte_timeout: Duration,
     /// Time for the whole request, body included, redirects included, and
     /// for [`Session::fetch`](crate::Session::fetch) every retry included:
@@ -25,24 +27,27 @@ pub struct ClientConfig {
     /// spent. So a server that trickles its body until the deadline costs
     /// one timeout, not one per try. Only time after each request is sent
     /// counts (and the backoff between tries): not waiting for the site's
-    /// robots.txt, a politeness turn or a slot under the caps. Default: 60 s.
+    /// robots.txt, a politeness turn or a slot under the caps. Default:
+    /// [`DEFAULT_REQUEST_TIMEOUT`].
     pub request_timeout: Duration,
-    /// How long an idle keep-alive connection is kept for reuse. Default: 90 s.
+    /// How long an idle keep-alive connection is kept for reuse. Default:
+    /// [`DEFAULT_IDLE_TIMEOUT`].
     pub idle_timeout: Duration,
     /// Redirects [`Session::fetch`](crate::Session::fetch) follows before it
-    /// gives up with `too-many-redirects`. Default: 10.
+    /// gives up with `too-many-redirects`. Default: [`DEFAULT_MAX_REDIRECTS`].
     pub max_redirects: u32,
     /// Largest response body accepted, in bytes; a larger one fails with
-    /// `too-large` and its connection is dropped. Default: 16 MiB.
+    /// `too-large` and its connection is dropped. Default:
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`].
     pub max_response_bytes: u64,
     /// Host memory one session's buffered responses may hold at once, in
     /// bytes: bodies the host has read and the plugin has not taken yet
     /// (a `fetch-all` batch, `fetch-queue` results, `wasi:http` bodies
     /// read ahead). A response that does not fit fails with `too-large`.
-    /// Default: [`DEFAULT_MAX_BUFFERED_BYTES`](crate::DEFAULT_MAX_BUFFERED_BYTES) (256 MiB).
+    /// Default: [`DEFAULT_MAX_BUFFERED_BYTES`](crate::DEFAULT_MAX_BUFFERED_BYTES).
     pub max_buffered_bytes: u64,
     /// Largest header section accepted in a response, and sent in a request,
-    /// in bytes. Default: 64 KiB.
+    /// in bytes. Default: [`DEFAULT_MAX_HEADER_BYTES`].
     pub max_header_bytes: usize,
     /// Open and drive connections, and run `fetch` and `fetch_many`, on a
     /// thread of the client's own, leaving the caller's thread to run
@@ -53,18 +58,18 @@ pub struct ClientConfig {
     /// Times `fetch` sends a request again after a connect error, a
     /// timeout or a 408/429/500/502/503/504 response, for idempotent methods
     /// only, waiting `retry_backoff * 2^n` with full jitter (or the response's
-    /// `Retry-After`). Default: 2.
+    /// `Retry-After`). Default: [`DEFAULT_RETRIES`].
     pub retries: u32,
-    /// The first retry's backoff. Default: 250 ms.
+    /// The first retry's backoff. Default: [`DEFAULT_RETRY_BACKOFF`].
     pub retry_backoff: Duration,
     /// Longest `Retry-After` honoured; a response asking for more is
-    /// returned as it is. Default: 30 s.
+    /// returned as it is. Default: [`DEFAULT_MAX_RETRY_AFTER`].
     pub max_retry_after: Duration,
     /// Least time between two requests to one host (scheme, host, port),
-    /// across every plugin. Default: none.
+    /// across every plugin. Default: [`DEFAULT_PER_HOST_DELAY`] (none).
     pub per_host_delay: Duration,
     /// Random extra delay, as a fraction of `per_host_delay` (0.5: up to
-    /// 50 % more). Default: 0.
+    /// 50 % more). Default: [`DEFAULT_DELAY_JITTER`].
     pub delay_jitter: f64,
     /// Adapt each host's delay to the server, as Scrapy's AutoThrottle
     /// does: aim at `latency / autothrottle_target` between requests
@@ -74,7 +79,8 @@ pub struct ClientConfig {
     /// Default: false.
     pub autothrottle: bool,
     /// AutoThrottle's target: the number of requests it aims to have in
-    /// flight to each host. Default: 1.0 (Scrapy's default).
+    /// flight to each host. Default: [`DEFAULT_AUTOTHROTTLE_TARGET`] (Scrapy's
+    /// default).
     pub autothrottle_target: f64,
     /// Obey each site's robots.txt for `user_agent`'s product token
     /// (fetched once per site; see [`crate::robots`]). Default: true.
@@ -82,7 +88,7 @@ pub struct ClientConfig {
     /// `fetch` asks for gzip, deflate, br and zstd and decodes the body
     /// (the size limit applies to the decoded bytes). Default: true.
     pub decompress: bool,
-    /// How long a DNS answer is reused. Default: 10 s.
+    /// How long a DNS answer is reused. Default: [`DEFAULT_DNS_TTL`].
     pub dns_ttl: Duration,
     /// `host:port`s to speak HTTP/2 to without TLS, by prior knowledge
     /// ("h2c"), e.g. `127.0.0.1:8081`. Over TLS, HTTP/2 is chosen by ALPN
@@ -101,7 +107,8 @@ pub struct ClientConfig {
     /// Only `http://` proxy URLs are supported. Default: none (direct).
     pub proxies: Vec<String>,
     /// `user-agent` sent when a request has none.
-    /// Default: `crawlbox/<version> (+https://github.com/crawlbox/crawlbox)`.
+    /// Default: [`DEFAULT_USER_AGENT`],
+    /// `crawlbox/<version> (+https://github.com/crawlbox/crawlbox)`.
     pub user_agent: String,
 }
 
@@ -112,30 +119,64 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
     " (+https://github.com/crawlbox/crawlbox)"
 );
 
+/// Default [`ClientConfig::concurrency`]: requests in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Default [`ClientConfig::per_host`]: open connections per host.
+pub const DEFAULT_PER_HOST: usize = 8;
+/// Default [`ClientConfig::connect_timeout`]: DNS, TCP and TLS.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ClientConfig::first_byte_timeout`]: from sending to the headers.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`ClientConfig::request_timeout`]: the whole request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`ClientConfig::idle_timeout`]: how long an idle connection is kept.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default [`ClientConfig::max_redirects`]: redirects `fetch` follows.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+/// Default [`ClientConfig::max_response_bytes`]: 16 MiB of response body.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 << 20;
+/// Default [`ClientConfig::max_header_bytes`]: 64 KiB of headers each way.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+/// Default [`ClientConfig::retries`]: tries after the first.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Default [`ClientConfig::retry_backoff`]: the first retry's backoff.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(250);
+/// Default [`ClientConfig::max_retry_after`]: longest `Retry-After` honoured.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Default [`ClientConfig::per_host_delay`]: no delay between requests to a host.
+pub const DEFAULT_PER_HOST_DELAY: Duration = Duration::ZERO;
+/// Default [`ClientConfig::delay_jitter`]: no jitter.
+pub const DEFAULT_DELAY_JITTER: f64 = 0.0;
+/// Default [`ClientConfig::autothrottle_target`]: one request in flight per
+/// host (Scrapy's `AUTOTHROTTLE_TARGET_CONCURRENCY`).
+pub const DEFAULT_AUTOTHROTTLE_TARGET: f64 = 1.0;
+/// Default [`ClientConfig::dns_ttl`]: how long a DNS answer is reused.
+pub const DEFAULT_DNS_TTL: Duration = Duration::from_secs(10);
+
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
-            concurrency: 64,
-            per_host: 8,
-            connect_timeout: Duration::from_secs(10),
-            first_byte_timeout: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(90),
-            max_redirects: 10,
-            max_response_bytes: 16 * 1024 * 1024,
+            concurrency: DEFAULT_CONCURRENCY,
+            per_host: DEFAULT_PER_HOST,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_buffered_bytes: crate::DEFAULT_MAX_BUFFERED_BYTES,
-            max_header_bytes: 64 * 1024,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             network_thread: false,
-            retries: 2,
-            retry_backoff: Duration::from_millis(250),
-            max_retry_after: Duration::from_secs(30),
-            per_host_delay: Duration::ZERO,
-            delay_jitter: 0.0,
+            retries: DEFAULT_RETRIES,
+            retry_backoff: DEFAULT_RETRY_BACKOFF,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            per_host_delay: DEFAULT_PER_HOST_DELAY,
+            delay_jitter: DEFAULT_DELAY_JITTER,
             autothrottle: false,
-            autothrottle_target: 1.0,
+            autothrottle_target: DEFAULT_AUTOTHROTTLE_TARGET,
             robots: true,
             decompress: true,
-            dns_ttl: Duration::from_secs(10),
+            dns_ttl: DEFAULT_DNS_TTL,
             h2c_hosts: Vec::new(),
             extra_root_certs: Vec::new(),
             proxies: Vec::new(),

@@ -5,17 +5,19 @@
 //!
 //! * HTTP/1.1 keep-alive, and HTTP/2 when a TLS server offers it by ALPN;
 //! * a global cap on requests in flight ([`ClientConfig::concurrency`],
-//!   default 64), held from sending a request until its body has arrived
-//!   (the host reads `wasi:http` bodies ahead of the guest), and shared
-//!   fairly: round robin, and with several sessions none takes the last
-//!   eighth;
+//!   default [`DEFAULT_CONCURRENCY`]), held from sending a request until its
+//!   body has arrived (the host reads `wasi:http` bodies ahead of the guest),
+//!   and shared fairly: round robin, and with several sessions none takes the
+//!   last eighth;
 //! * a budget of host memory per session for responses it has not taken
 //!   ([`ClientConfig::max_buffered_bytes`], [`budget`]);
 //! * a hard cap on open connections per host ([`ClientConfig::per_host`],
-//!   default 8), enforced where connections are opened, so the pool can never
-//!   exceed it;
-//! * connect, first-byte and whole-request timeouts (10 s, 30 s and 60 s by
-//!   default), and a limit on the size of a response body (16 MiB);
+//!   default [`DEFAULT_PER_HOST`]), enforced where connections are opened, so
+//!   the pool can never exceed it;
+//! * connect, first-byte and whole-request timeouts
+//!   ([`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_FIRST_BYTE_TIMEOUT`] and
+//!   [`DEFAULT_REQUEST_TIMEOUT`] by default), and a limit on the size of a
+//!   response body ([`DEFAULT_MAX_RESPONSE_BYTES`]);
 //! * per-run statistics ([`Stats`]): requests, responses by status, bytes,
 //!   errors by kind, latency percentiles.
 //! * optional HTTP proxies ([`ClientConfig::proxies`]), taken round robin
@@ -65,10 +67,19 @@ pub mod robots;
 mod stats;
 pub mod text;
 
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
 pub use body::ResponseBody;
 pub use budget::{Charge, DEFAULT_MAX_BUFFERED_BYTES};
 pub use client::{Client, SendOptions, Session, SessionConfig};
-pub use config::{ClientConfig, ConfigError};
+pub use config::{
+    ClientConfig, ConfigError, DEFAULT_AUTOTHROTTLE_TARGET, DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_JITTER, DEFAULT_DNS_TTL, DEFAULT_FIRST_BYTE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REDIRECTS,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRY_AFTER, DEFAULT_PER_HOST, DEFAULT_PER_HOST_DELAY,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRIES, DEFAULT_RETRY_BACKOFF, DEFAULT_USER_AGENT,
+};
 pub use error::{ErrorKind, FetchError, TimeoutKind};
 pub use policy::{EgressPolicy, PolicyError};
 pub use queue::FetchQueue;

@@ -9,7 +9,15 @@ use crate::text::{DecodedText, TextDecoding};
 
 /// A request for [`Session::fetch`](crate::Session::fetch): the body is
 /// buffered, so the request can be replayed on a redirect.
-#[derive(Debug, Clone)]
+///
+/// This is crawlbox's one request model: a plugin's request (the WIT
+/// `request`) becomes one of these once, at the WIT boundary, whether it is
+/// fetched at once or queued in a crawl's frontier first. Queued requests
+/// are serialised (to the crawl's journal, to Redis) as
+/// `{"method", "url", "headers", "body", "text", "timeout_ms"}`, and checked
+/// again as [`Request::new`] checks them when read back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Wire", try_from = "Wire")]
 pub struct Request {
     /// The method.
     pub method: Method,
@@ -76,6 +84,65 @@ impl Request {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+}
+
+/// [`Request`] as it is serialised: plain strings, empty parts left out.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Wire {
+    method: String,
+    url: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<TextDecoding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
+}
+
+impl From<Request> for Wire {
+    fn from(request: Request) -> Self {
+        // Destructured: a new field of `Request` does not compile until it
+        // is serialised here too.
+        let Request {
+            method,
+            url,
+            headers,
+            body,
+            timeout,
+            text,
+        } = request;
+        Wire {
+            method: method.as_str().to_owned(),
+            url: url.into(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_owned(), value)
+                })
+                .collect(),
+            body: (!body.is_empty()).then(|| body.to_vec()),
+            text,
+            timeout_ms: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+impl TryFrom<Wire> for Request {
+    type Error = FetchError;
+
+    fn try_from(wire: Wire) -> Result<Self, FetchError> {
+        let mut request = Request::new(&wire.method, &wire.url)?;
+        for (name, value) in &wire.headers {
+            request = request.header(name, value)?;
+        }
+        request.body = wire.body.map(Bytes::from).unwrap_or_default();
+        request.text = wire.text;
+        request.timeout = wire.timeout_ms.map(Duration::from_millis);
+        Ok(request)
     }
 }
 

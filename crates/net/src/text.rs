@@ -14,7 +14,10 @@ use http::header::CONTENT_TYPE;
 use crate::FetchError;
 
 /// How [`Session::fetch`](crate::Session::fetch) decodes a body to text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialised as `"detect"` or `{"charset": LABEL}` (in a crawl's journal
+/// and its Redis frontier).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TextDecoding {
     /// Find the encoding from the response (see the [module docs](self)).
     Detect,

@@ -52,7 +52,7 @@ pub(crate) enum PluginKind {
     Command(CommandPre<PluginState>),
     /// The `crawlbox:plugin/spider` world: `start` and `parse`, the host
     /// drives the crawl.
-    Spider(crate::spider::bindings::SpiderPre<PluginState>),
+    Spider(crate::host::spider::SpiderPre<PluginState>),
 }
 
 impl std::fmt::Debug for Plugin {
@@ -269,7 +269,7 @@ impl Runtime {
             })?;
         let kind = if let Ok(scraper) = ScraperPre::new(pre.clone()) {
             PluginKind::Scraper(scraper)
-        } else if let Ok(spider) = crate::spider::bindings::SpiderPre::new(pre.clone()) {
+        } else if let Ok(spider) = crate::host::spider::SpiderPre::new(pre.clone()) {
             PluginKind::Spider(spider)
         } else {
             match CommandPre::new(pre) {

@@ -5,7 +5,9 @@
 //! [`crawlbox_net::Client`]. [`Runtime::load`] compiles a plugin once and
 //! pre-instantiates it; [`Runtime::run`] gives each run a fresh instance
 //! with its own store, limits, network [`Session`](crawlbox_net::Session)
-//! and record sink.
+//! and record sink, all given as one [`RunSpec`]. [`Runtime::spider`]
+//! instantiates a spider for a crawl loop to drive (the `crawlbox-crawl`
+//! crate: this one knows nothing of frontiers).
 //!
 //! A plugin is a component of the `crawlbox:plugin/scraper` world, or a
 //! plain `wasi:cli/command` (what `wasmtime run` runs; its stdout lines are
@@ -23,7 +25,7 @@
 //! use std::sync::Arc;
 //! use crawlbox_net::{Client, ClientConfig, EgressPolicy, SessionConfig};
 //! use tokio_util::sync::CancellationToken;
-//! use crawlbox_runtime::{Input, Limits, Runtime, RecordSink};
+//! use crawlbox_runtime::{Input, Limits, Runtime, RecordSink, RunSpec};
 //!
 //! struct Stdout;
 //! impl RecordSink for Stdout {
@@ -39,9 +41,15 @@
 //!     egress: EgressPolicy::new(["https://example.com"], [] as [&str; 0])?,
 //!     ..SessionConfig::default()
 //! });
-//! let cancel = CancellationToken::new();
 //! let report = runtime
-//!     .run(&plugin, &Input::json("{}"), &Limits::default(), session, Arc::new(Stdout), cancel)
+//!     .run(RunSpec {
+//!         plugin,
+//!         input: Input::json("{}"),
+//!         limits: Limits::default(),
+//!         session,
+//!         sink: Arc::new(Stdout),
+//!         cancel: CancellationToken::new(),
+//!     })
 //!     .await;
 //! println!("{:?} after {} records", report.outcome, report.records);
 //! # Ok(()) }
@@ -54,10 +62,8 @@ mod output;
 mod run;
 mod spider;
 mod state;
-mod worker;
 
 pub use engine::{LoadError, MAX_COMPONENT_BYTES, Plugin, Runtime, read_component};
 pub use output::{MAX_RECORD_LINE, RecordSink, escape_untrusted, has_control_characters};
-pub use run::{Input, Limits, Outcome, RunReport};
-pub use spider::{CrawlReport, DroppedFollows};
-pub use worker::{WorkReport, WorkerOptions};
+pub use run::{Input, Limits, Outcome, RunReport, RunSpec, wall_limit};
+pub use spider::{Follow, Parsed, Spider, Yielded};

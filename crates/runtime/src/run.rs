@@ -24,37 +24,52 @@ use crate::{Plugin, RecordSink, Runtime};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Linear memory of the instance, in bytes; growing past it traps.
-    /// Default: 256 MiB.
+    /// Default: [`Limits::DEFAULT_MEMORY`].
     pub memory: usize,
-    /// Elements in any one table (function references). Default: 1,000,000.
+    /// Elements in any one table (function references). Default:
+    /// [`Limits::DEFAULT_TABLE_ELEMENTS`].
     pub table_elements: usize,
     /// Time the guest may spend running its own code (waiting on responses
-    /// does not count), measured in 10 ms epochs. Default: 10 minutes.
+    /// does not count), measured in 10 ms epochs. Default:
+    /// [`Limits::DEFAULT_CPU_TIME`].
     pub cpu_time: Option<Duration>,
     /// Wall-clock time for the whole run. Default: none.
     pub wall_time: Option<Duration>,
     /// Records the run may emit; `emit` fails past it. Default: no limit.
     pub max_records: Option<u64>,
     /// Bytes of records the run may emit; `emit` fails past it.
-    /// Default: 1 GiB.
+    /// Default: [`Limits::DEFAULT_MAX_OUTPUT_BYTES`].
     pub max_output_bytes: Option<u64>,
     /// Bytes the plugin may write to the host's log: its stdout and stderr
     /// lines and its `host.log` messages together (each line counts its
     /// escaped text plus 32 bytes); the rest is discarded, with one warning.
-    /// Default: 1 MiB.
+    /// Default: [`Limits::DEFAULT_LOG_BYTES`].
     pub log_bytes: u64,
+}
+
+impl Limits {
+    /// Default [`Limits::memory`]: 256 MiB of linear memory.
+    pub const DEFAULT_MEMORY: usize = 256 << 20;
+    /// Default [`Limits::table_elements`].
+    pub const DEFAULT_TABLE_ELEMENTS: usize = 1_000_000;
+    /// Default [`Limits::cpu_time`]: 10 minutes.
+    pub const DEFAULT_CPU_TIME: Duration = Duration::from_secs(600);
+    /// Default [`Limits::max_output_bytes`]: 1 GiB of records.
+    pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 30;
+    /// Default [`Limits::log_bytes`]: 1 MiB of log.
+    pub const DEFAULT_LOG_BYTES: u64 = 1 << 20;
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            memory: 256 * 1024 * 1024,
-            table_elements: 1_000_000,
-            cpu_time: Some(Duration::from_secs(600)),
+            memory: Self::DEFAULT_MEMORY,
+            table_elements: Self::DEFAULT_TABLE_ELEMENTS,
+            cpu_time: Some(Self::DEFAULT_CPU_TIME),
             wall_time: None,
             max_records: None,
-            max_output_bytes: Some(1 << 30),
-            log_bytes: 1024 * 1024,
+            max_output_bytes: Some(Self::DEFAULT_MAX_OUTPUT_BYTES),
+            log_bytes: Self::DEFAULT_LOG_BYTES,
         }
     }
 }
@@ -158,6 +173,46 @@ impl Input {
             ..Self::default()
         }
     }
+    /// The JSON text as a plugin gets it: `null` when there is none.
+    pub fn json_or_null(&self) -> &str {
+        if self.json.trim().is_empty() {
+            "null"
+        } else {
+            &self.json
+        }
+    }
+}
+
+/// Everything one run of a plugin is given, as one value: what to run, with
+/// what input, under which limits, through which network session, into
+/// which sink, until what cancels it. [`Runtime::run`] runs a scraper or a
+/// command with it; a crawl (the `crawlbox-crawl` crate) runs a spider
+/// with it.
+#[derive(Clone)]
+pub struct RunSpec {
+    /// The plugin, loaded by [`Runtime::load`].
+    pub plugin: Plugin,
+    /// Its input.
+    pub input: Input,
+    /// Its limits (network limits live in the session's config).
+    pub limits: Limits,
+    /// Its network session: every request goes through it, and its stats
+    /// are the run's.
+    pub session: Session,
+    /// Where its records go (a command's stdout lines are its records).
+    pub sink: Arc<dyn RecordSink>,
+    /// Cancelling it stops the run; records already written stay written.
+    pub cancel: CancellationToken,
+}
+
+impl fmt::Debug for RunSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunSpec")
+            .field("plugin", &self.plugin)
+            .field("input", &self.input)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a run did.
@@ -176,20 +231,20 @@ pub struct RunReport {
 }
 
 impl Runtime {
-    /// Runs `plugin` once with `input`. Network requests go through
-    /// `session` (so the caller can watch its stats); records go to `sink`
-    /// (a command's stdout lines are its records). Cancelling `cancel` stops
-    /// the run (records already written stay written). Never panics on
-    /// guest misbehaviour: every way a run can end is an [`Outcome`].
-    pub async fn run(
-        &self,
-        plugin: &Plugin,
-        input: &Input,
-        limits: &Limits,
-        session: Session,
-        sink: Arc<dyn RecordSink>,
-        cancel: CancellationToken,
-    ) -> RunReport {
+    /// Runs the plugin of `spec` once. Network requests go through its
+    /// session (so the caller can watch its stats); records go to its sink
+    /// (a command's stdout lines are its records). Cancelling its token
+    /// stops the run (records already written stay written). Never panics
+    /// on guest misbehaviour: every way a run can end is an [`Outcome`].
+    pub async fn run(&self, spec: RunSpec) -> RunReport {
+        let RunSpec {
+            plugin,
+            limits,
+            session,
+            sink,
+            cancel,
+            ..
+        } = &spec;
         let started = Instant::now();
         let lines = match plugin.kind {
             PluginKind::Command(_) => Some(Records {
@@ -204,12 +259,8 @@ impl Runtime {
             .as_ref()
             .map(|r| (r.count.clone(), r.failed.clone()))
             .unzip();
-        let mut store = self.store(plugin, input, limits, session.clone(), sink, lines);
-        let json = if input.json.trim().is_empty() {
-            "null"
-        } else {
-            &input.json
-        };
+        let mut store = self.store(&spec, lines);
+        let json = spec.input.json_or_null();
         let call = async {
             match &plugin.kind {
                 PluginKind::Scraper(pre) => {
@@ -267,15 +318,15 @@ impl Runtime {
         }
     }
 
-    pub(crate) fn store(
-        &self,
-        plugin: &Plugin,
-        input: &Input,
-        limits: &Limits,
-        session: Session,
-        sink: Arc<dyn RecordSink>,
-        lines: Option<Records>,
-    ) -> Store<PluginState> {
+    pub(crate) fn store(&self, spec: &RunSpec, lines: Option<Records>) -> Store<PluginState> {
+        let RunSpec {
+            plugin,
+            input,
+            limits,
+            session,
+            sink,
+            ..
+        } = spec;
         let name = plugin.name.clone();
         // One log budget for stdout, stderr and host.log together.
         let log = PluginLog::new(name.clone(), limits.log_bytes);
@@ -304,12 +355,9 @@ impl Runtime {
             hooks: HttpHooks {
                 session: session.clone(),
             },
-            session,
-            sink,
-            memory_limit: limits.memory,
-            table_elements_limit: limits.table_elements,
-            max_records: limits.max_records,
-            max_output_bytes: limits.max_output_bytes,
+            session: session.clone(),
+            sink: sink.clone(),
+            limits: limits.clone(),
             records: 0,
             output_bytes: 0,
             cpu_ticks: 0,
@@ -326,7 +374,7 @@ impl Runtime {
 }
 
 /// Resolves when the run's wall-clock limit (if any) is reached.
-pub(crate) async fn wall_limit(limits: &Limits) -> Outcome {
+pub async fn wall_limit(limits: &Limits) -> Outcome {
     match limits.wall_time {
         Some(limit) => {
             tokio::time::sleep(limit).await;

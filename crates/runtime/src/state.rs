@@ -21,10 +21,8 @@ pub(crate) struct PluginState {
     pub(crate) hooks: HttpHooks,
     pub(crate) session: Session,
     pub(crate) sink: Arc<dyn RecordSink>,
-    pub(crate) memory_limit: usize,
-    pub(crate) table_elements_limit: usize,
-    pub(crate) max_records: Option<u64>,
-    pub(crate) max_output_bytes: Option<u64>,
+    /// The run's limits, as given (nothing is copied out of them).
+    pub(crate) limits: crate::Limits,
     /// Records written so far, and their bytes.
     pub(crate) records: u64,
     pub(crate) output_bytes: u64,
@@ -66,11 +64,11 @@ impl wasmtime::ResourceLimiter for PluginState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
-            self.stopped = Some(crate::Outcome::MemoryLimit(self.memory_limit));
+        if desired > self.limits.memory {
+            self.stopped = Some(crate::Outcome::MemoryLimit(self.limits.memory));
             wasmtime::bail!(
                 "the plugin asked for {desired} bytes of memory, over its limit of {}",
-                self.memory_limit
+                self.limits.memory
             );
         }
         Ok(true)
@@ -82,10 +80,10 @@ impl wasmtime::ResourceLimiter for PluginState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.table_elements_limit {
+        if desired > self.limits.table_elements {
             wasmtime::bail!(
                 "the plugin asked for a table of {desired} elements, over the limit of {}",
-                self.table_elements_limit
+                self.limits.table_elements
             );
         }
         Ok(true)
@@ -98,12 +96,12 @@ impl PluginState {
     /// guest gets an error); a failing sink stops the run, since nothing
     /// emitted may be lost silently.
     pub(crate) fn emit(&mut self, item: String) -> wasmtime::Result<Result<(), String>> {
-        if let Some(max) = self.max_records
+        if let Some(max) = self.limits.max_records
             && self.records >= max
         {
             return Ok(Err(format!("the run's limit of {max} records is reached")));
         }
-        if let Some(max) = self.max_output_bytes
+        if let Some(max) = self.limits.max_output_bytes
             && self.output_bytes + item.len() as u64 > max
         {
             return Ok(Err(format!(

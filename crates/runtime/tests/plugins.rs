@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use crawlbox_demo_site::{Site, SiteConfig};
 use crawlbox_guest_artifacts::{EXAMPLE_CRAWLER, WASI_HTTP_FETCH};
 use crawlbox_net::{Client, ClientConfig, SessionConfig};
-use crawlbox_runtime::{Input, Limits, LoadError, Outcome, Plugin, RecordSink, RunReport, Runtime};
+use crawlbox_runtime::{
+    Input, Limits, LoadError, Outcome, Plugin, RecordSink, RunReport, RunSpec, Runtime,
+};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -47,14 +49,14 @@ fn load(runtime: &Runtime, path: &str) -> Plugin {
 async fn run(runtime: &Runtime, plugin: &Plugin, input: Value) -> (RunReport, Vec<Value>) {
     let records = Arc::new(Records::default());
     let report = runtime
-        .run(
-            plugin,
-            &Input::json(input.to_string()),
-            &Limits::default(),
-            runtime.client().session(SessionConfig::unrestricted()),
-            records.clone(),
-            CancellationToken::new(),
-        )
+        .run(RunSpec {
+            plugin: plugin.clone(),
+            input: Input::json(input.to_string()),
+            limits: Limits::default(),
+            session: runtime.client().session(SessionConfig::unrestricted()),
+            sink: records.clone(),
+            cancel: CancellationToken::new(),
+        })
         .await;
     (report, records.take())
 }

@@ -18,6 +18,14 @@
 //!   `timeout-ms` of `count` (default 100). Expected: the host fetches it
 //!   under that timeout, not the run's: it fails with `timeout`.
 //!
+//! * `every-field` (no attack: a probe of the request model): the start
+//!   page yields one follow to `follow` that sets every field of a request
+//!   (method `POST`, a header `x-kept: yes`, a body `kept=1`, text decoding
+//!   as `utf-8`, a `timeout-ms` of 30 s) with meta `kept-meta` and priority
+//!   7. The followed page's item is `{"page", "meta", "body", "encoding"}`:
+//!   its body as text (the `/echo` endpoint answers with the request it
+//!   got), the encoding the host decoded it with, and its meta.
+//!
 //! Every page also yields one item `{"page": URL}` (the `items` attack
 //! aside), so the tests can count pages.
 
@@ -35,7 +43,7 @@ mod bindings {
 }
 
 use bindings::Guest;
-use bindings::crawlbox::plugin::host::{Request, Response};
+use bindings::crawlbox::plugin::host::{Request, Response, TextDecoding};
 use bindings::crawlbox::plugin::spider_types::{Follow, ParseOutput};
 
 #[derive(Deserialize, Clone)]
@@ -58,7 +66,7 @@ impl Guest for Spider {
         Ok(vec![get(parsed.url)])
     }
 
-    fn parse(resp: Response, _meta: String) -> Result<ParseOutput, String> {
+    fn parse(resp: Response, meta: String) -> Result<ParseOutput, String> {
         let input = INPUT
             .with(|cell| cell.borrow().clone())
             .ok_or("parse before start: this spider keeps its input in its instance")?;
@@ -112,9 +120,39 @@ impl Guest for Spider {
                     },
                 }
             }
+            "every-field" if resp.url == input.url => {
+                let url = input.follow.clone().ok_or("every-field needs `follow`")?;
+                ParseOutput {
+                    items: vec![page],
+                    follow: vec![Follow {
+                        request: Request {
+                            method: "POST".into(),
+                            url,
+                            headers: vec![("x-kept".into(), "yes".into())],
+                            body: Some(b"kept=1".to_vec()),
+                            timeout_ms: Some(30_000),
+                            text: Some(TextDecoding::Charset("utf-8".into())),
+                        },
+                        meta: "kept-meta".into(),
+                        priority: Some(7),
+                    }],
+                }
+            }
+            "every-field" => ParseOutput {
+                items: vec![
+                    serde_json::json!({
+                        "page": resp.url,
+                        "meta": meta,
+                        "body": String::from_utf8_lossy(&resp.body),
+                        "encoding": resp.text.as_ref().map(|t| t.encoding.clone()),
+                    })
+                    .to_string(),
+                ],
+                follow: Vec::new(),
+            },
             other => {
                 return Err(format!(
-                    "unknown attack {other:?}: items, follows, meta or slow-follow"
+                    "unknown attack {other:?}: items, follows, meta, slow-follow or every-field"
                 ));
             }
         })

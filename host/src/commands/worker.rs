@@ -1,23 +1,21 @@
-//! Crawls kept in Redis: `crawl --redis` (publish, seed, work), `worker`
-//! (work) and `export` (items as JSON Lines).
+//! Crawls kept in Redis: `crawl --redis` (publish, seed, work) and
+//! `worker` (work).
 
 use std::process::ExitCode;
 
-use std::io::Write;
-
 use anyhow::Context;
+use crawlbox_crawl::{CrawlOptions, CrawlReport, RedisCrawl};
 use crawlbox_frontier_redis::RedisFrontier;
-use crawlbox_net::Client;
-use crawlbox_runtime::{Plugin, RunReport, Runtime, WorkReport, WorkerOptions};
-use tokio_util::sync::CancellationToken;
+use crawlbox_runtime::{Plugin, RunReport};
 
-use crate::cli::{CommonArgs, ExportArgs, SharedCrawlArgs, WorkerArgs};
+use super::{Host, exit_code};
+use crate::cli::{CommonArgs, SharedCrawlArgs, WorkerArgs};
 use crate::manifest::{Job, Manifest, WasmSource};
 use crate::output::{Output, PluginSink};
-use crate::{exit_code, runtime, stop_on_ctrl_c, summary};
+use crate::summary;
 
 /// Connects to the crawl `name` at `url`.
-async fn connect(
+pub async fn connect(
     url: &str,
     name: &str,
     limits: crawlbox_frontier::Limits,
@@ -27,22 +25,36 @@ async fn connect(
         .with_context(|| format!("cannot open the crawl {name:?}"))
 }
 
+/// What `crawl --redis` was asked for.
+pub struct SharedCrawl<'a> {
+    /// The Redis URL.
+    pub url: &'a str,
+    /// The crawl's name (`--crawl`).
+    pub name: &'a str,
+    pub shared: &'a SharedCrawlArgs,
+    pub seed_only: bool,
+    pub limits: crawlbox_frontier::Limits,
+    pub caps: crawlbox_frontier::Caps,
+}
+
 /// `crawl --redis`: publishes `wasm` as the crawl's spider, seeds the crawl
 /// if it is new, then works on it unless `seed_only`.
-#[allow(clippy::too_many_arguments)]
 pub async fn crawl(
-    url: &str,
-    name: &str,
-    shared: &SharedCrawlArgs,
-    seed_only: bool,
-    limits: crawlbox_frontier::Limits,
-    caps: crawlbox_frontier::Caps,
+    crawl: SharedCrawl<'_>,
     job: &Job,
     wasm: &[u8],
     common: &CommonArgs,
 ) -> anyhow::Result<ExitCode> {
+    let SharedCrawl {
+        url,
+        name,
+        shared,
+        seed_only,
+        limits,
+        caps,
+    } = crawl;
     // Refuse a component that is no spider before publishing it.
-    let loaded = load_spider(job, wasm, common)?;
+    let (host, spider) = load_spider(job, wasm, common)?;
     let frontier = connect(url, name, limits).await?;
     let hash = frontier.publish_component(wasm).await?;
     let recorded = frontier.record_limits().await?;
@@ -53,15 +65,19 @@ pub async fn crawl(
         );
     }
     tracing::info!(target: "crawlbox", "crawl {name:?} at {url}: spider {}", &hash[..16]);
-    let options = WorkerOptions {
+    let frontier = RedisCrawl {
+        frontier,
         consumer: worker_name(shared),
-        seed: true,
-        seed_only,
         reclaim_after: shared.reclaim_after,
         host_interval: common.per_host_delay,
         caps,
     };
-    work(&frontier, job, loaded, &options, common).await
+    let options = CrawlOptions {
+        seed: true,
+        seed_only,
+        fresh_instance: false,
+    };
+    work(frontier, job, host, spider, options, common).await
 }
 
 /// `crawlbox worker`.
@@ -97,87 +113,52 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         &[],
         &args.plugin,
     )?;
-    let options = WorkerOptions {
+    let frontier = RedisCrawl {
+        frontier,
         consumer: worker_name(&args.shared),
-        seed: false,
-        seed_only: false,
         reclaim_after: args.shared.reclaim_after,
         host_interval: args.common.per_host_delay,
         caps: args.frontier.caps(),
     };
-    let loaded = load_spider(&job, wasm, &args.common)?;
-    work(&frontier, &job, loaded, &options, &args.common).await
+    let options = CrawlOptions {
+        seed: false,
+        seed_only: false,
+        fresh_instance: false,
+    };
+    let (host, spider) = load_spider(&job, wasm, &args.common)?;
+    work(frontier, &job, host, spider, options, &args.common).await
 }
 
 /// A worker's client, runtime and spider.
-struct Loaded {
-    client: Client,
-    runtime: Runtime,
-    spider: Plugin,
-}
-
-fn load_spider(job: &Job, wasm: &[u8], common: &CommonArgs) -> anyhow::Result<Loaded> {
+fn load_spider(job: &Job, wasm: &[u8], common: &CommonArgs) -> anyhow::Result<(Host, Plugin)> {
     // --per-host-delay becomes the crawl's shared schedule (see
-    // WorkerOptions::host_interval); a local one on top would hold sends
+    // RedisCrawl::host_interval); a local one on top would hold sends
     // past their shared slots, bunching them with other workers' sends.
     let config = crawlbox_net::ClientConfig {
         per_host_delay: std::time::Duration::ZERO,
         ..common.client_config()?
     };
-    let client = Client::new(config).context("invalid network settings")?;
-    let runtime: Runtime = runtime(client.clone(), &common.cache)?;
-    let spider: Plugin = runtime.load(&job.name, wasm)?;
-    anyhow::ensure!(
-        spider.is_spider(),
-        "{} is not a spider (it does not export `start` and `parse` of \
-         crawlbox:plugin/spider): run it with `crawlbox run`",
-        job.name
-    );
-    Ok(Loaded {
-        client,
-        runtime,
-        spider,
-    })
+    let host = Host::start(config, &common.cache)?;
+    let spider = host.load_spider(job, wasm, &job.name)?;
+    Ok((host, spider))
 }
 
 async fn work(
-    frontier: &RedisFrontier,
+    mut frontier: RedisCrawl,
     job: &Job,
-    loaded: Loaded,
-    options: &WorkerOptions,
+    host: Host,
+    spider: Plugin,
+    options: CrawlOptions,
     common: &CommonArgs,
 ) -> anyhow::Result<ExitCode> {
-    let Loaded {
-        client,
-        runtime,
-        spider,
-    } = loaded;
     // Items go to Redis; what the spider `emit`s outside of them goes here.
     let sink = PluginSink::new(Output::open(common.out.as_deref())?, None);
-    let session = client.session(job.session.clone());
-    let cancel = CancellationToken::new();
-    let interrupt = tokio::spawn(stop_on_ctrl_c(cancel.clone()));
-    let report: WorkReport = runtime
-        .work(
-            &spider,
-            &job.input,
-            &job.limits,
-            session,
-            frontier,
-            options,
-            sink,
-            cancel,
-        )
-        .await;
-    interrupt.abort();
+    let spec = host.spec(job, spider, sink);
+    let report: CrawlReport =
+        crawlbox_crawl::crawl(&host.runtime, spec, &mut frontier, options).await;
+    let frontier = &frontier.frontier;
     let counts = frontier.counts().await.ok();
-    let run = RunReport {
-        plugin: report.plugin.clone(),
-        outcome: report.outcome.clone(),
-        records: report.items,
-        elapsed: report.elapsed,
-        stats: report.stats.clone(),
-    };
+    let run = RunReport::from(&report);
     let mut lines = vec![format!(
         "  pages              {} by this worker ({} failed, {} taken over, {} duplicates)",
         report.pages, report.failed_pages, report.reclaimed, report.duplicates
@@ -207,38 +188,8 @@ async fn work(
     }
     // Seeding alone has no summary to show, only a failure to report.
     let quiet = common.quiet || options.seed_only;
-    summary::finish_crawl(common, quiet, &client, &run, &lines, fields)?;
+    summary::finish_crawl(common, quiet, &host.client, &run, &lines, fields)?;
     Ok(exit_code(&run.outcome))
-}
-
-/// `crawlbox export`.
-pub async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let frontier = connect(
-        &args.redis.redis,
-        &args.redis.crawl,
-        crawlbox_frontier::Limits::default(),
-    )
-    .await?;
-    let mut out: Box<dyn Write + Send> = match &args.out {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-    };
-    let items = frontier.export(&mut *out).await?;
-    out.flush().context("cannot write the items")?;
-    let counts = frontier.counts().await?;
-    tracing::info!(
-        target: "crawlbox",
-        "exported {items} items of {} pages ({} failed, {} queued, {} pending, {} duplicate commits skipped)",
-        counts.done,
-        counts.failed,
-        counts.queued,
-        counts.pending,
-        counts.duplicates
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `--worker-name`, else HOSTNAME-PID.

@@ -1,0 +1,417 @@
+//! crawlbox's crawl loop: the host drives a spider over a [`Frontier`].
+//!
+//! [`crawl`] asks the spider for its start requests (when the frontier is
+//! new), then, until the frontier is finished or a limit is reached: claims
+//! pages, fetches them with as many in flight as the client's global cap
+//! allows, hands each response to the spider's `parse`, and commits the
+//! page with its items and follows. One loop serves every frontier:
+//!
+//! * [`crawlbox_frontier::Frontier`], in memory or journaled to resume
+//!   (`crawlbox crawl`, `crawlbox crawl --state DIR`): commits are done at
+//!   once, items reach the run's sink after the journal has them;
+//! * [`RedisCrawl`], a worker's share of a crawl in Redis (`crawlbox crawl
+//!   --redis`, `crawlbox worker`): pages are claimed in batches, fetched
+//!   after a send slot shared by every worker, and committed (items
+//!   included, kept in Redis) beside the next pages.
+//!
+//! # Bounds
+//!
+//! What a spider yields is held by the host, outside the spider's memory
+//! limit, so it is bounded: follows by the frontier's
+//! [`Caps`](crawlbox_frontier::Caps) (per page, `meta` size, queued count
+//! and bytes) and the page limit, each drop counted by reason in
+//! [`DroppedFollows`] and warned about once; items by the run's record
+//! limits (`--max-records`, `--max-output`), shared with what the spider
+//! `emit`s, past which the crawl commits what fits and ends as
+//! [`Outcome::OutputLimit`] (Scrapy's `CLOSESPIDER_ITEMCOUNT` closes the
+//! spider too).
+//!
+//! # Stages
+//!
+//! A page goes through three stages: the fetch (a task of its own, so the
+//! network keeps going while the spider parses), `parse` on a spider
+//! instance, and the commit. One instance serves the whole crawl: `parse`
+//! calls are short and many, and instantiating per call measured several
+//! times slower (see docs/spiders.md; `fresh_instance` does it anyway).
+//! The parse stage is the one that takes a core; it is kept apart from the
+//! others ([`Crawl::parsed`]) so that it can run on several instances at
+//! once.
+
+mod drops;
+mod frontier;
+
+use std::time::{Duration, Instant};
+
+use crawlbox_frontier::Offer;
+use crawlbox_net::{FetchError, Response, StatsSnapshot};
+use crawlbox_runtime::{Outcome, Parsed, RunReport, RunSpec, Runtime, Spider};
+use tokio::task::JoinSet;
+
+pub use drops::DroppedFollows;
+pub use frontier::{Claim, Commit, Committed, Committing, Frontier, FrontierError, RedisCrawl};
+
+use drops::Drops;
+
+/// How a crawl runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrawlOptions {
+    /// Ask the spider for its start requests if the frontier is new (a
+    /// `crawlbox worker` does not: it joins a crawl seeded elsewhere).
+    pub seed: bool,
+    /// Only seed: return once the start requests are queued.
+    pub seed_only: bool,
+    /// A new spider instance for every `parse` call instead of one for the
+    /// whole crawl (isolates pages from one another; slower).
+    pub fresh_instance: bool,
+}
+
+impl Default for CrawlOptions {
+    fn default() -> Self {
+        Self {
+            seed: true,
+            seed_only: false,
+            fresh_instance: false,
+        }
+    }
+}
+
+/// What a crawl did, whatever its frontier.
+#[derive(Debug, Clone)]
+pub struct CrawlReport {
+    /// The spider's name.
+    pub plugin: String,
+    /// How the crawl ended (`Completed`: the frontier is finished).
+    pub outcome: Outcome,
+    /// Pages committed in this run.
+    pub pages: u64,
+    /// Of those, pages that failed (fetch error or `parse` error).
+    pub failed_pages: u64,
+    /// Items committed in this run.
+    pub items: u64,
+    /// Follows dropped by the frontier's caps or the page limit.
+    pub dropped: DroppedFollows,
+    /// Whether the frontier had been seeded before (a resumed crawl, a
+    /// shared crawl joined).
+    pub resumed: bool,
+    /// Pages taken over from a worker that held them too long (Redis).
+    pub reclaimed: u64,
+    /// Pages finished that another worker had committed first: their items
+    /// were not written again (Redis).
+    pub duplicates: u64,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+    /// Network statistics of the run's session.
+    pub stats: StatsSnapshot,
+}
+
+impl From<&CrawlReport> for RunReport {
+    /// The crawl as a run: its items are its records.
+    fn from(report: &CrawlReport) -> Self {
+        RunReport {
+            plugin: report.plugin.clone(),
+            outcome: report.outcome.clone(),
+            records: report.items,
+            elapsed: report.elapsed,
+            stats: report.stats.clone(),
+        }
+    }
+}
+
+/// Crawls with the spider of `spec` over `frontier` until the frontier is
+/// finished, a limit is reached or `spec.cancel` fires. Items go to
+/// `spec.sink` after the frontier committed them (unless the frontier keeps
+/// them, as Redis does); what the spider `emit`s goes there too.
+pub async fn crawl<F: Frontier>(
+    runtime: &Runtime,
+    spec: RunSpec,
+    frontier: &mut F,
+    options: CrawlOptions,
+) -> CrawlReport {
+    let started = Instant::now();
+    let mut crawl = Crawl {
+        caps: frontier.caps(),
+        tally: Tally::default(),
+        spec: &spec,
+    };
+    let work = crawl.run(runtime, frontier, options);
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        outcome = crawlbox_runtime::wall_limit(&spec.limits) => outcome,
+        () = spec.cancel.cancelled() => Outcome::Interrupted,
+    };
+    frontier.finish();
+    let tally = crawl.tally;
+    CrawlReport {
+        plugin: spec.plugin.name().to_owned(),
+        outcome,
+        pages: tally.pages,
+        failed_pages: tally.failed,
+        items: tally.items,
+        dropped: tally.drops.counts,
+        resumed: tally.resumed,
+        reclaimed: tally.reclaimed,
+        duplicates: tally.duplicates,
+        elapsed: started.elapsed(),
+        stats: spec.session.stats().snapshot(),
+    }
+}
+
+/// The state of one crawl.
+struct Crawl<'s> {
+    spec: &'s RunSpec,
+    caps: crawlbox_frontier::Caps,
+    tally: Tally,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    pages: u64,
+    failed: u64,
+    items: u64,
+    reclaimed: u64,
+    duplicates: u64,
+    resumed: bool,
+    drops: Drops,
+}
+
+/// A fetched page: its frontier page and the fetch's result.
+type Fetched<P> = (P, Result<Response, FetchError>);
+
+impl Crawl<'_> {
+    async fn run<F: Frontier>(
+        &mut self,
+        runtime: &Runtime,
+        frontier: &mut F,
+        options: CrawlOptions,
+    ) -> Outcome {
+        let mut spider = match runtime.spider(self.spec).await {
+            Ok(spider) => spider,
+            Err(outcome) => return outcome,
+        };
+        match self.seed(&mut spider, frontier, options).await {
+            Ok(()) if options.seed_only => return Outcome::Completed,
+            Ok(()) => {}
+            Err(outcome) => return outcome,
+        }
+        let width = self.spec.session.client().config().concurrency;
+        let mut fetches: JoinSet<Fetched<F::Page>> = JoinSet::new();
+        let mut commits: JoinSet<Result<Committed, FrontierError>> = JoinSet::new();
+        loop {
+            while let Some(done) = commits.try_join_next() {
+                if let Err(outcome) = self.settled(done) {
+                    return outcome;
+                }
+            }
+            // At most `width` commits under way: a worker never holds more
+            // than twice its width of unacknowledged pages.
+            while commits.len() >= width
+                && let Some(done) = commits.join_next().await
+            {
+                if let Err(outcome) = self.settled(done) {
+                    return outcome;
+                }
+            }
+            if frontier.wants_claim(fetches.len(), width) {
+                let idle = fetches.is_empty();
+                // Settle every commit before deciding that the crawl is over.
+                if idle && let Err(outcome) = self.settle_all(&mut commits).await {
+                    return outcome;
+                }
+                let pages = match frontier.claim(width - fetches.len(), idle).await {
+                    Ok(Claim::Pages(pages)) => pages,
+                    Ok(Claim::Finished) if idle => return Outcome::Completed,
+                    Ok(Claim::Finished) => Vec::new(),
+                    Err(e) => return e.into(),
+                };
+                for page in pages {
+                    self.tally.reclaimed += u64::from(F::reclaimed(&page));
+                    let request = F::entry(&page).request.clone();
+                    let slot = frontier.before_fetch(&page);
+                    let session = self.spec.session.clone();
+                    fetches.spawn(async move {
+                        if let Some(slot) = slot {
+                            slot.await;
+                        }
+                        (page, session.fetch(request).await)
+                    });
+                }
+            }
+            let Some(done) = fetches.join_next().await else {
+                continue;
+            };
+            let (page, fetched) = done.expect("fetch tasks do not panic");
+            if options.fresh_instance
+                && fetched.is_ok()
+                && let Err(outcome) = spider.renew().await
+            {
+                return outcome;
+            }
+            let entry = F::entry(&page);
+            let url = entry.request.url.to_string();
+            let parsed = match spider.parse(&url, fetched, &entry.meta).await {
+                Ok(parsed) => parsed,
+                Err(outcome) => return outcome,
+            };
+            let (commit, limit) = self.parsed(&mut spider, frontier, &url, entry.depth, parsed);
+            match frontier.commit(page, commit) {
+                Committing::Done(done) => {
+                    if let Err(outcome) = self.committed(&url, done) {
+                        return outcome;
+                    }
+                }
+                Committing::Pending(commit) => {
+                    commits.spawn(commit);
+                }
+            }
+            if let Some(why) = limit {
+                // Settle every commit (their items are kept); the pages
+                // still being fetched are not committed (a resumed crawl,
+                // or another worker, fetches them again).
+                if let Err(outcome) = self.settle_all(&mut commits).await {
+                    return outcome;
+                }
+                return Outcome::OutputLimit(why);
+            }
+        }
+    }
+
+    /// Queues the spider's start requests, if the frontier is new.
+    async fn seed<F: Frontier>(
+        &mut self,
+        spider: &mut Spider<'_>,
+        frontier: &mut F,
+        options: CrawlOptions,
+    ) -> Result<(), Outcome> {
+        if !options.seed {
+            return Ok(());
+        }
+        if !frontier.is_new().await? {
+            self.tally.resumed = true;
+            return Ok(());
+        }
+        let offers: Vec<Offer> = spider
+            .start()
+            .await?
+            .into_iter()
+            .filter_map(|start| spider.admit(start))
+            .map(|start| Offer::new(start.request).meta(start.meta))
+            .collect();
+        let urls: Vec<String> = offers.iter().map(|o| o.request.url.to_string()).collect();
+        let pushes = frontier.offer(offers).await?;
+        let name = self.spec.plugin.name();
+        for (url, push) in urls.iter().zip(&pushes) {
+            self.tally.drops.pushed(name, "start", url, push, self.caps);
+        }
+        Ok(())
+    }
+
+    /// The parse stage's result as a commit: the page's items within the
+    /// run's record limits, and its follows within the caps and admitted by
+    /// the run's policy. `Some(why)` with it when the record limits cut the
+    /// items: the crawl ends once the page is committed.
+    fn parsed<F: Frontier>(
+        &mut self,
+        spider: &mut Spider<'_>,
+        frontier: &F,
+        url: &str,
+        depth: u32,
+        parsed: Result<Parsed, String>,
+    ) -> (Commit, Option<String>) {
+        let Parsed { mut items, follows } = match parsed {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                let commit = Commit {
+                    error: Some(why),
+                    ..Commit::default()
+                };
+                return (commit, None);
+            }
+        };
+        let caps = self.caps;
+        let mut follows = follows;
+        let over = caps.cap_follows(&mut follows);
+        let name = self.spec.plugin.name();
+        self.tally
+            .drops
+            .over_page_cap(name, url, follows.len() + over, over, caps);
+        let mut offers = Vec::with_capacity(follows.len());
+        if frontier.is_full_for_pages() {
+            // Nothing more can be fetched: the follows are not even looked at.
+            self.tally.drops.counts.beyond_max_pages += follows.len() as u64;
+        } else {
+            for follow in follows {
+                if let Some(push) = caps.check_meta(&follow.meta) {
+                    self.tally
+                        .drops
+                        .pushed(name, url, follow.url(), &push, caps);
+                    continue;
+                }
+                if let Some(follow) = spider.admit(follow) {
+                    offers.push(
+                        Offer::new(follow.request)
+                            .meta(follow.meta)
+                            .priority(follow.priority)
+                            .depth(depth + 1),
+                    );
+                }
+            }
+        }
+        // Items within the run's record limits (shared with `emit`).
+        let limit = spider.fit_items(url, &mut items);
+        let commit = Commit {
+            items,
+            follows: offers,
+            error: None,
+        };
+        (commit, limit)
+    }
+
+    /// Accounts for a commit of the page at `url` that is done: its items
+    /// go to the sink, its dropped follows are counted.
+    fn committed(
+        &mut self,
+        url: &str,
+        done: Result<Committed, FrontierError>,
+    ) -> Result<(), Outcome> {
+        let committed = done?;
+        for (follow, push) in &committed.dropped {
+            self.tally
+                .drops
+                .pushed(self.spec.plugin.name(), url, follow, push, self.caps);
+        }
+        if committed.duplicate {
+            self.tally.duplicates += 1;
+            return Ok(());
+        }
+        self.tally.pages += 1;
+        self.tally.failed += u64::from(committed.failed);
+        for item in &committed.deliver {
+            if let Err(e) = self.spec.sink.write(self.spec.plugin.name(), item) {
+                return Err(Outcome::OutputFailed(format!(
+                    "writing an item failed: {e}"
+                )));
+            }
+        }
+        self.tally.items += committed.items;
+        Ok(())
+    }
+
+    /// Accounts for a commit that ran beside the loop.
+    fn settled(
+        &mut self,
+        done: Result<Result<Committed, FrontierError>, tokio::task::JoinError>,
+    ) -> Result<(), Outcome> {
+        let done = done.expect("commit tasks do not panic");
+        self.committed("", done)
+    }
+
+    async fn settle_all(
+        &mut self,
+        commits: &mut JoinSet<Result<Committed, FrontierError>>,
+    ) -> Result<(), Outcome> {
+        while let Some(done) = commits.join_next().await {
+            self.settled(done)?;
+        }
+        Ok(())
+    }
+}

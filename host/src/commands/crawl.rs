@@ -1,0 +1,122 @@
+//! `crawlbox crawl`: a spider, the host owning the frontier (in memory, in
+//! a state directory to resume, or in Redis with `--redis`).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use crawlbox_crawl::{CrawlOptions, CrawlReport};
+use crawlbox_runtime::RunReport;
+
+use super::{Host, check_file_name, exit_code, input_from, worker};
+use crate::cli::CrawlArgs;
+use crate::console::Progress;
+use crate::manifest::{Job, Manifest, WasmSource, plugin_name};
+use crate::output::{Output, PluginSink};
+use crate::summary;
+
+pub async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
+    let input = input_from(&args.input, &args.input_file)?;
+    let (manifest, _) = Manifest::for_plugin(&args.spider, args.manifest.as_deref())?;
+    let job = Job::resolve(
+        WasmSource::File(args.spider.clone()),
+        &plugin_name(&args.spider),
+        &manifest,
+        input,
+        &[],
+        &args.plugin,
+    )?;
+    if manifest.name.is_none() {
+        check_file_name(&job.name, &args.spider)?;
+    }
+    let common = &args.common;
+    let caps = args.frontier.caps();
+    let limits = crawlbox_frontier::Limits {
+        max_pages: args.max_pages,
+        max_depth: args.max_depth,
+    };
+    if let Some(url) = &args.redis {
+        let shared = worker::SharedCrawl {
+            url,
+            name: &args.crawl_name,
+            shared: &args.shared,
+            seed_only: args.seed_only,
+            limits,
+            caps,
+        };
+        return worker::crawl(shared, &job, &job.wasm.bytes()?, common).await;
+    }
+    let host = Host::start(common.client_config()?, &common.cache)?;
+    let spider = host.load_spider(&job, &job.wasm.bytes()?, &args.spider.display().to_string())?;
+    let mut frontier = match &args.state {
+        Some(dir) => crawlbox_frontier::Frontier::open(dir, limits)
+            .with_context(|| format!("cannot open the crawl state in {}", dir.display()))?,
+        None => crawlbox_frontier::Frontier::in_memory(limits),
+    }
+    .with_caps(caps);
+    // Items are appended; a resumed crawl first writes what the last run
+    // committed but had not written yet.
+    let out_path = common
+        .out
+        .clone()
+        .or_else(|| args.state.as_ref().map(|dir| dir.join("items.jsonl")));
+    let out = match &out_path {
+        Some(path) => {
+            let (out, lines) = Output::append(path)?;
+            let missing = frontier.items_after(lines)?;
+            let sink = PluginSink::new(out.clone(), None);
+            for item in &missing {
+                crawlbox_runtime::RecordSink::write(&*sink, &job.name, item)?;
+            }
+            if !missing.is_empty() {
+                tracing::info!(target: "crawlbox", "wrote {} items the last run had committed", missing.len());
+            }
+            out
+        }
+        None => Output::open(None)?,
+    };
+    if !frontier.is_new() {
+        let c = frontier.counts();
+        tracing::info!(
+            target: "crawlbox",
+            "resuming: {} pages done, {} queued, {} items so far",
+            c.done,
+            c.queued,
+            c.items
+        );
+    }
+    let sink = PluginSink::new(out, None);
+    let spec = host.spec(&job, spider, sink.clone());
+    let progress = Progress::start(
+        common.quiet,
+        &job.name,
+        vec![(spec.session.clone(), sink)],
+        &host.client,
+    );
+    let options = CrawlOptions {
+        fresh_instance: args.fresh_instance,
+        ..CrawlOptions::default()
+    };
+    let report: CrawlReport =
+        crawlbox_crawl::crawl(&host.runtime, spec, &mut frontier, options).await;
+    drop(progress);
+    let counts = frontier.counts();
+    let run = RunReport::from(&report);
+    let mut lines = vec![format!(
+        "  pages              {} this run ({} failed){}; {} done, {} queued in all",
+        report.pages,
+        report.failed_pages,
+        if report.resumed { ", resumed" } else { "" },
+        counts.done,
+        counts.queued
+    )];
+    lines.extend(summary::dropped_follows(&report.dropped));
+    let fields = serde_json::json!({
+        "pages": report.pages,
+        "failed_pages": report.failed_pages,
+        "resumed": report.resumed,
+        "pages_done_in_all": counts.done,
+        "dropped_follows": summary::dropped_json(&report.dropped),
+    });
+    summary::finish_crawl(common, common.quiet, &host.client, &run, &lines, fields)?;
+    Ok(exit_code(&run.outcome))
+}
