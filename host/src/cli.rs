@@ -104,6 +104,9 @@ pub struct WorkerArgs {
     pub frontier: FrontierArgs,
 
     #[command(flatten)]
+    pub parse: ParseArgs,
+
+    #[command(flatten)]
     pub plugin: PluginArgs,
 
     #[command(flatten)]
@@ -154,6 +157,9 @@ pub struct CrawlArgs {
 
     #[command(flatten)]
     pub frontier: FrontierArgs,
+
+    #[command(flatten)]
+    pub parse: ParseArgs,
 
     /// A fresh spider instance for every page instead of one for the whole
     /// crawl: pages cannot see one another's state, at a cost per page.
@@ -533,6 +539,28 @@ pub struct FrontierArgs {
         frontier::DEFAULT_MAX_FOLLOWS_PER_PAGE,
     ))]
     pub max_follows_per_page: Option<usize>,
+}
+
+/// How many spider instances parse at once (`crawl`, `worker`).
+#[derive(Debug, Args, Default)]
+pub struct ParseArgs {
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256),
+        help = with_default(
+            "Spider instances parsing pages at once, each on a thread of its own; each may \
+             use the memory limit, and they share the CPU time and record limits. An \
+             instance keeps state between the pages it parses, but no instance sees every \
+             page",
+            format!("one per core, here {}", crawlbox_crawl::default_instances()),
+        ))]
+    pub instances: Option<u32>,
+}
+
+impl ParseArgs {
+    /// The instances, the default filled in.
+    pub fn instances(&self) -> usize {
+        self.instances
+            .map_or_else(crawlbox_crawl::default_instances, |n| n as usize)
+    }
 }
 
 impl FrontierArgs {

@@ -199,3 +199,68 @@ fn a_follow_keeps_every_field_of_its_request() {
         );
     }
 }
+
+/// With `--instances 2`, two instances parse at once (their parses overlap
+/// in time) and each page is parsed once; with `--instances 1`, one
+/// instance parses every page, one after another.
+#[test]
+fn a_spider_parses_on_several_instances_at_once() {
+    let site = site(10, Duration::ZERO);
+    let input = serde_json::json!({
+        "attack": "parallel",
+        "url": site.url("/small"),
+        "count": 12,
+        "bytes": 100,
+    })
+    .to_string();
+    let grant = grant(&site);
+    for instances in ["1", "2"] {
+        let mut args = vec![
+            "crawl",
+            crawlbox_guest_artifacts::HOSTILE_SPIDER,
+            "--input",
+            &input,
+            "--instances",
+            instances,
+        ];
+        args.extend(grant.iter().map(String::as_str));
+        let run = crawlbox(&args);
+        assert_eq!(run.code, 0, "--instances {instances}: {}", run.stderr);
+        let pages: HashSet<&str> = run
+            .records
+            .iter()
+            .map(|r| r["page"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            pages.len(),
+            13,
+            "--instances {instances}: {:?}",
+            run.records
+        );
+        assert_eq!(run.records.len(), 13, "each page parsed once");
+        let ids: HashSet<u64> = run
+            .records
+            .iter()
+            .map(|r| r["instance"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids.len().to_string(), instances, "{:?}", run.records);
+        let spans: Vec<(u64, u64, u64)> = run
+            .records
+            .iter()
+            .map(|r| {
+                let at = |key: &str| r[key].as_u64().unwrap();
+                (at("instance"), at("from_us"), at("to_us"))
+            })
+            .collect();
+        let overlapping = spans.iter().any(|a| {
+            spans
+                .iter()
+                .any(|b| !std::ptr::eq(a, b) && a.1 < b.2 && b.1 < a.2)
+        });
+        assert_eq!(
+            overlapping,
+            instances == "2",
+            "--instances {instances}: parses overlap only with two instances: {spans:?}"
+        );
+    }
+}

@@ -30,27 +30,37 @@
 //!
 //! A page goes through three stages: the fetch (a task of its own, so the
 //! network keeps going while the spider parses), `parse` on a spider
-//! instance, and the commit. One instance serves the whole crawl: `parse`
-//! calls are short and many, and instantiating per call measured several
-//! times slower (see docs/spiders.md; `fresh_instance` does it anyway).
-//! The parse stage is the one that takes a core; it is kept apart from the
-//! others ([`Crawl::parsed`]) so that it can run on several instances at
-//! once.
+//! instance, and the commit. Parsing is what takes a core, so a crawl can
+//! run several instances at once ([`CrawlOptions::instances`]), each on a
+//! thread of its own, while the loop's thread keeps the network, the
+//! frontier and the commits. The instances share the run's limits (records,
+//! CPU time, log); each has its own memory limit. A page in flight is one
+//! being fetched or parsed: at most the client's global cap of them.
+//!
+//! With several instances a spider may no longer assume that one instance
+//! sees every page (what it keeps between `parse` calls is per instance),
+//! nor that `start` runs once: every instance is started with the input,
+//! and only the first one's requests are queued. One instance serves a
+//! whole crawl otherwise: `parse` calls are short and many, and
+//! instantiating per call measured several times slower (see
+//! docs/spiders.md; `fresh_instance` does it anyway).
 
 mod drops;
 mod frontier;
+mod parse;
 
 use std::time::{Duration, Instant};
 
 use crawlbox_frontier::Offer;
 use crawlbox_net::{FetchError, Response, StatsSnapshot};
-use crawlbox_runtime::{Outcome, Parsed, RunReport, RunSpec, Runtime, Spider};
+use crawlbox_runtime::{ItemBudget, Outcome, Parsed, RunReport, RunSpec, Runtime, Spider};
 use tokio::task::JoinSet;
 
 pub use drops::DroppedFollows;
 pub use frontier::{Claim, Commit, Committed, Committing, Frontier, FrontierError, RedisCrawl};
 
 use drops::Drops;
+use parse::{Done, Job, Parsers};
 
 /// How a crawl runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +73,15 @@ pub struct CrawlOptions {
     /// A new spider instance for every `parse` call instead of one for the
     /// whole crawl (isolates pages from one another; slower).
     pub fresh_instance: bool,
+    /// Spider instances parsing at once, each on a thread of its own
+    /// (1: one instance, parsing on the loop's thread). Default 1; the host's
+    /// default is [`default_instances`], one per core.
+    pub instances: usize,
+}
+
+/// The spider instances a crawl runs by default: one per core.
+pub fn default_instances() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 impl Default for CrawlOptions {
@@ -71,6 +90,7 @@ impl Default for CrawlOptions {
             seed: true,
             seed_only: false,
             fresh_instance: false,
+            instances: 1,
         }
     }
 }
@@ -130,6 +150,7 @@ pub async fn crawl<F: Frontier>(
     let started = Instant::now();
     let mut crawl = Crawl {
         caps: frontier.caps(),
+        items: None,
         tally: Tally::default(),
         spec: &spec,
     };
@@ -160,7 +181,20 @@ pub async fn crawl<F: Frontier>(
 struct Crawl<'s> {
     spec: &'s RunSpec,
     caps: crawlbox_frontier::Caps,
+    /// The run's record limits, shared by its instances (from the first
+    /// instance on).
+    items: Option<ItemBudget>,
     tally: Tally,
+}
+
+/// What the loop waits for.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one at a time, on the loop's stack: moved on at once"
+)]
+enum Event<P> {
+    Fetched(Result<Fetched<P>, tokio::task::JoinError>),
+    Parsed(Done<P>),
 }
 
 #[derive(Debug, Default)]
@@ -184,15 +218,19 @@ impl Crawl<'_> {
         frontier: &mut F,
         options: CrawlOptions,
     ) -> Outcome {
-        let mut spider = match runtime.spider(self.spec).await {
-            Ok(spider) => spider,
+        let spiders = match self.start(runtime, frontier, options).await {
+            Ok(spiders) => spiders,
             Err(outcome) => return outcome,
         };
-        match self.seed(&mut spider, frontier, options).await {
-            Ok(()) if options.seed_only => return Outcome::Completed,
-            Ok(()) => {}
-            Err(outcome) => return outcome,
+        if options.seed_only {
+            return Outcome::Completed;
         }
+        let mut parsers = match Parsers::new(spiders) {
+            Ok(parsers) => parsers,
+            Err(e) => {
+                return Outcome::HostFailed(format!("cannot start the spider's threads: {e}"));
+            }
+        };
         let width = self.spec.session.client().config().concurrency;
         let mut fetches: JoinSet<Fetched<F::Page>> = JoinSet::new();
         let mut commits: JoinSet<Result<Committed, FrontierError>> = JoinSet::new();
@@ -211,13 +249,15 @@ impl Crawl<'_> {
                     return outcome;
                 }
             }
-            if frontier.wants_claim(fetches.len(), width) {
-                let idle = fetches.is_empty();
+            // Pages being fetched or parsed: at most `width`.
+            let in_flight = fetches.len() + parsers.pending();
+            if frontier.wants_claim(in_flight, width) {
+                let idle = in_flight == 0;
                 // Settle every commit before deciding that the crawl is over.
                 if idle && let Err(outcome) = self.settle_all(&mut commits).await {
                     return outcome;
                 }
-                let pages = match frontier.claim(width - fetches.len(), idle).await {
+                let pages = match frontier.claim(width - in_flight, idle).await {
                     Ok(Claim::Pages(pages)) => pages,
                     Ok(Claim::Finished) if idle => return Outcome::Completed,
                     Ok(Claim::Finished) => Vec::new(),
@@ -236,23 +276,37 @@ impl Crawl<'_> {
                     });
                 }
             }
-            let Some(done) = fetches.join_next().await else {
-                continue;
+            // Parsed pages first: they free their instance and their memory.
+            let room = parsers.has_room();
+            let event = tokio::select! {
+                biased;
+                Some(done) = parsers.next(), if parsers.pending() > 0 => Event::Parsed(done),
+                Some(fetched) = fetches.join_next(), if room => Event::Fetched(fetched),
+                else => continue,
             };
-            let (page, fetched) = done.expect("fetch tasks do not panic");
-            if options.fresh_instance
-                && fetched.is_ok()
-                && let Err(outcome) = spider.renew().await
-            {
-                return outcome;
-            }
-            let entry = F::entry(&page);
-            let url = entry.request.url.to_string();
-            let parsed = match spider.parse(&url, fetched, &entry.meta).await {
+            let done = match event {
+                Event::Fetched(fetched) => {
+                    let (page, fetched) = fetched.expect("fetch tasks do not panic");
+                    let entry = F::entry(&page);
+                    let job = Job {
+                        url: entry.request.url.to_string(),
+                        meta: entry.meta.clone(),
+                        page,
+                        fetched,
+                        renew: options.fresh_instance,
+                    };
+                    parsers.submit(job).await;
+                    continue;
+                }
+                Event::Parsed(done) => done,
+            };
+            let Done { page, url, parsed } = done;
+            let parsed = match parsed {
                 Ok(parsed) => parsed,
                 Err(outcome) => return outcome,
             };
-            let (commit, limit) = self.parsed(&mut spider, frontier, &url, entry.depth, parsed);
+            let depth = F::entry(&page).depth;
+            let (commit, limit) = self.parsed(frontier, &url, depth, parsed);
             match frontier.commit(page, commit) {
                 Committing::Done(done) => {
                     if let Err(outcome) = self.committed(&url, done) {
@@ -265,8 +319,8 @@ impl Crawl<'_> {
             }
             if let Some(why) = limit {
                 // Settle every commit (their items are kept); the pages
-                // still being fetched are not committed (a resumed crawl,
-                // or another worker, fetches them again).
+                // still being fetched or parsed are not committed (a
+                // resumed crawl, or another worker, fetches them again).
                 if let Err(outcome) = self.settle_all(&mut commits).await {
                     return outcome;
                 }
@@ -275,25 +329,50 @@ impl Crawl<'_> {
         }
     }
 
-    /// Queues the spider's start requests, if the frontier is new.
-    async fn seed<F: Frontier>(
+    /// The spider's instances: as many as `options.instances`, each started
+    /// with the run's input if the crawl is new. Only the first one's start
+    /// requests are queued.
+    async fn start<F: Frontier>(
         &mut self,
-        spider: &mut Spider<'_>,
+        runtime: &Runtime,
         frontier: &mut F,
         options: CrawlOptions,
+    ) -> Result<Vec<Spider>, Outcome> {
+        let mut first = runtime.spider(self.spec).await?;
+        self.items = Some(first.item_budget());
+        let count = if options.seed_only {
+            1
+        } else {
+            options.instances.max(1)
+        };
+        let mut spiders = Vec::with_capacity(count);
+        for _ in 1..count {
+            spiders.push(first.sibling().await?);
+        }
+        let new = options.seed && frontier.is_new().await?;
+        self.tally.resumed = options.seed && !new;
+        if new {
+            self.seed(&mut first, frontier).await?;
+            for sibling in &mut spiders {
+                sibling.start().await?;
+            }
+        }
+        spiders.insert(0, first);
+        Ok(spiders)
+    }
+
+    /// Queues the spider's start requests.
+    async fn seed<F: Frontier>(
+        &mut self,
+        spider: &mut Spider,
+        frontier: &mut F,
     ) -> Result<(), Outcome> {
-        if !options.seed {
-            return Ok(());
-        }
-        if !frontier.is_new().await? {
-            self.tally.resumed = true;
-            return Ok(());
-        }
+        let session = &self.spec.session;
         let offers: Vec<Offer> = spider
             .start()
             .await?
             .into_iter()
-            .filter_map(|start| spider.admit(start))
+            .filter_map(|start| start.admit(session))
             .map(|start| Offer::new(start.request).meta(start.meta))
             .collect();
         let urls: Vec<String> = offers.iter().map(|o| o.request.url.to_string()).collect();
@@ -311,7 +390,6 @@ impl Crawl<'_> {
     /// items: the crawl ends once the page is committed.
     fn parsed<F: Frontier>(
         &mut self,
-        spider: &mut Spider<'_>,
         frontier: &F,
         url: &str,
         depth: u32,
@@ -346,7 +424,7 @@ impl Crawl<'_> {
                         .pushed(name, url, follow.url(), &push, caps);
                     continue;
                 }
-                if let Some(follow) = spider.admit(follow) {
+                if let Some(follow) = follow.admit(&self.spec.session) {
                     offers.push(
                         Offer::new(follow.request)
                             .meta(follow.meta)
@@ -357,7 +435,10 @@ impl Crawl<'_> {
             }
         }
         // Items within the run's record limits (shared with `emit`).
-        let limit = spider.fit_items(url, &mut items);
+        let limit = self
+            .items
+            .as_ref()
+            .and_then(|budget| budget.fit(url, &mut items));
         let commit = Commit {
             items,
             follows: offers,

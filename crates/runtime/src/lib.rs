@@ -60,10 +60,11 @@ mod host;
 mod http_hooks;
 mod output;
 mod run;
+mod shared;
 mod spider;
 mod state;
 
 pub use engine::{LoadError, MAX_COMPONENT_BYTES, Plugin, Runtime, read_component};
 pub use output::{MAX_RECORD_LINE, RecordSink, escape_untrusted, has_control_characters};
 pub use run::{Input, Limits, Outcome, RunReport, RunSpec, wall_limit};
-pub use spider::{Follow, Parsed, Spider, Yielded};
+pub use spider::{Follow, ItemBudget, Parsed, Spider, Yielded};

@@ -14,7 +14,8 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::engine::{EPOCH_TICK, PluginKind};
 use crate::http_hooks::HttpHooks;
-use crate::output::{GuestLog, PluginLog, Records};
+use crate::output::{GuestLog, Records};
+use crate::shared::RunShared;
 use crate::state::PluginState;
 use crate::{Plugin, RecordSink, Runtime};
 
@@ -303,7 +304,7 @@ impl Runtime {
             Err(limit) => limit,
         };
         // Drop the store first: it flushes the last line of a command's stdout.
-        let scraper_records = state.records;
+        let scraper_records = state.shared.records();
         drop(store);
         if let Some(Some(message)) = line_failed.map(|f| f.lock().expect("failed lock").take()) {
             outcome = Outcome::OutputFailed(message);
@@ -319,58 +320,82 @@ impl Runtime {
     }
 
     pub(crate) fn store(&self, spec: &RunSpec, lines: Option<Records>) -> Store<PluginState> {
-        let RunSpec {
-            plugin,
-            input,
-            limits,
-            session,
-            sink,
-            ..
-        } = spec;
-        let name = plugin.name.clone();
-        // One log budget for stdout, stderr and host.log together.
-        let log = PluginLog::new(name.clone(), limits.log_bytes);
-        let stdout = match lines {
-            Some(records) => {
-                GuestLog::records(&log, limits.max_output_bytes.unwrap_or(u64::MAX), records)
-            }
-            None => GuestLog::new(&log, "stdout"),
-        };
-        let wasi = WasiCtx::builder()
-            .arg(&*name)
-            .args(&input.args)
-            .envs(&input.env)
-            .stdout(stdout)
-            .stderr(GuestLog::new(&log, "stderr"))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let state = PluginState {
-            plugin: name,
-            log,
-            table: ResourceTable::new(),
-            wasi,
-            http: WasiHttpCtx::new(),
-            hooks: HttpHooks {
-                session: session.clone(),
-            },
-            session: session.clone(),
-            sink: sink.clone(),
-            limits: limits.clone(),
-            records: 0,
-            output_bytes: 0,
-            cpu_ticks: 0,
-            stopped: None,
-            queues: 0,
-            queued: 0,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| state);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(cpu_accounting(self.ticker.ticks(), limits.cpu_time));
-        store
+        new_store(&self.stores(), spec, lines, RunShared::new(spec))
     }
+
+    /// What making a store takes, for instances made away from the runtime.
+    pub(crate) fn stores(&self) -> Stores {
+        Stores {
+            engine: self.engine.clone(),
+            ticks: self.ticker.ticks(),
+        }
+    }
+}
+
+/// The engine and the epoch counter: what making a store takes.
+#[derive(Clone)]
+pub(crate) struct Stores {
+    engine: wasmtime::Engine,
+    ticks: Arc<AtomicU64>,
+}
+
+/// A store for one instance of the run `spec`, its stdout the records of a
+/// command when `lines` is given, sharing `shared` with the run's other
+/// instances.
+pub(crate) fn new_store(
+    stores: &Stores,
+    spec: &RunSpec,
+    lines: Option<Records>,
+    shared: RunShared,
+) -> Store<PluginState> {
+    let RunSpec {
+        plugin,
+        input,
+        limits,
+        session,
+        sink,
+        ..
+    } = spec;
+    let name = plugin.name.clone();
+    let log = shared.log().clone();
+    let stdout = match lines {
+        Some(records) => {
+            GuestLog::records(&log, limits.max_output_bytes.unwrap_or(u64::MAX), records)
+        }
+        None => GuestLog::new(&log, "stdout"),
+    };
+    let wasi = WasiCtx::builder()
+        .arg(&*name)
+        .args(&input.args)
+        .envs(&input.env)
+        .stdout(stdout)
+        .stderr(GuestLog::new(&log, "stderr"))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    let state = PluginState {
+        plugin: name,
+        log,
+        table: ResourceTable::new(),
+        wasi,
+        http: WasiHttpCtx::new(),
+        hooks: HttpHooks {
+            session: session.clone(),
+        },
+        session: session.clone(),
+        sink: sink.clone(),
+        limits: limits.clone(),
+        shared,
+        stopped: None,
+        queues: 0,
+        queued: 0,
+    };
+    let mut store = Store::new(&stores.engine, state);
+    store.limiter(|state| state);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(cpu_accounting(stores.ticks.clone(), limits.cpu_time));
+    store
 }
 
 /// Resolves when the run's wall-clock limit (if any) is reached.
@@ -428,12 +453,15 @@ fn cpu_accounting(
     move |mut ctx| {
         let now = ticks.load(Ordering::Relaxed);
         let state = ctx.data_mut();
-        if now == last_seen.wrapping_add(1) {
-            state.cpu_ticks += 1;
-        }
+        // The run's instances share one budget.
+        let used = if now == last_seen.wrapping_add(1) {
+            state.shared.charge_cpu_tick()
+        } else {
+            0
+        };
         last_seen = now;
         if let (Some(budget), Some(limit)) = (budget, cpu_time)
-            && state.cpu_ticks >= budget
+            && used >= budget
         {
             state.stopped = Some(Outcome::CpuLimit(limit));
             wasmtime::bail!("the plugin used up its CPU time limit of {limit:?}");

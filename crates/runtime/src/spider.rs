@@ -8,22 +8,24 @@
 //!
 //! What the spider yields is converted at this boundary, once: a yielded
 //! request becomes a [`crawlbox_net::Request`] (the one request model, kept
-//! as it is in a crawl's frontier) in [`Spider::admit`], items are checked
+//! as it is in a crawl's frontier) in [`Yielded::admit`], items are checked
 //! to be single JSON values in [`Spider::parse`], and they are charged to
-//! the run's record limits in [`Spider::fit_items`].
+//! the run's record limits in [`ItemBudget::fit`].
 
-use crawlbox_net::{FetchError, Request};
+use crawlbox_net::{FetchError, Request, Session};
 
 use crate::engine::PluginKind;
 use crate::host::crawlbox::plugin::host as wit;
 use crate::host::spider as bindings;
 use crate::host::to_wit_response;
 use crate::output::escape_untrusted;
+use crate::run::{Stores, new_store};
+use crate::shared::RunShared;
 use crate::state::{PluginState, record_line};
 use crate::{Outcome, RunSpec, Runtime};
 
 /// A request a spider yielded (a start request or a follow), as it yielded
-/// it: [`Spider::admit`] makes it a [`Follow`].
+/// it: [`Yielded::admit`] makes it a [`Follow`].
 #[derive(Debug)]
 pub struct Yielded {
     request: wit::Request,
@@ -62,15 +64,20 @@ pub struct Parsed {
 }
 
 /// A running spider instance. See the [module docs](self).
-pub struct Spider<'r> {
-    runtime: &'r Runtime,
+///
+/// An instance owns its store and may move to another thread: a crawl
+/// parses on several [`sibling`](Self::sibling)s at once, which share the
+/// run's limits (records, CPU time, log; memory is each instance's own).
+pub struct Spider {
+    stores: Stores,
     spec: RunSpec,
+    shared: RunShared,
     pre: bindings::SpiderPre<PluginState>,
     store: wasmtime::Store<PluginState>,
     instance: bindings::Spider,
 }
 
-impl std::fmt::Debug for Spider<'_> {
+impl std::fmt::Debug for Spider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spider")
             .field("plugin", &self.spec.plugin)
@@ -81,7 +88,7 @@ impl std::fmt::Debug for Spider<'_> {
 impl Runtime {
     /// Instantiates the spider of `spec` under its limits. `Err`: it is no
     /// spider, or it trapped while starting (the outcome of the run).
-    pub async fn spider(&self, spec: &RunSpec) -> Result<Spider<'_>, Outcome> {
+    pub async fn spider(&self, spec: &RunSpec) -> Result<Spider, Outcome> {
         let PluginKind::Spider(pre) = &spec.plugin.kind else {
             return Err(Outcome::Failed(format!(
                 "{} is not a spider: it does not export `start` and `parse` \
@@ -89,22 +96,57 @@ impl Runtime {
                 spec.plugin.name
             )));
         };
-        let mut store = self.store(spec, None);
+        Spider::instantiate(
+            self.stores(),
+            spec.clone(),
+            RunShared::new(spec),
+            pre.clone(),
+        )
+        .await
+    }
+}
+
+impl Spider {
+    async fn instantiate(
+        stores: Stores,
+        spec: RunSpec,
+        shared: RunShared,
+        pre: bindings::SpiderPre<PluginState>,
+    ) -> Result<Spider, Outcome> {
+        let mut store = new_store(&stores, &spec, None, shared.clone());
         let instance = match pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
             Err(trap) => return Err(trap_outcome(&mut store, &trap)),
         };
         Ok(Spider {
-            runtime: self,
-            spec: spec.clone(),
-            pre: pre.clone(),
+            stores,
+            spec,
+            shared,
+            pre,
             store,
             instance,
         })
     }
-}
 
-impl Spider<'_> {
+    /// Another instance of the same spider in the same run, sharing its
+    /// limits. It is not started: call [`start`](Self::start) if the spider
+    /// keeps what `start` is given.
+    pub async fn sibling(&self) -> Result<Spider, Outcome> {
+        Spider::instantiate(
+            self.stores.clone(),
+            self.spec.clone(),
+            self.shared.clone(),
+            self.pre.clone(),
+        )
+        .await
+    }
+
+    /// The run's record budget, to charge items with
+    /// ([`ItemBudget::fit`]) away from the instance.
+    pub fn item_budget(&self) -> ItemBudget {
+        ItemBudget(self.shared.clone())
+    }
+
     /// The spider's name.
     pub fn name(&self) -> &str {
         &self.spec.plugin.name
@@ -172,12 +214,51 @@ impl Spider<'_> {
         }
     }
 
-    /// A yielded request as a frontier keeps it, unless it is no valid
-    /// request or the run's policy denies it (counted in the run's stats;
+    /// Replaces the instance by a fresh one (isolates pages from one
+    /// another; slower). The record limits stay the run's, not the
+    /// instance's.
+    pub async fn renew(&mut self) -> Result<(), Outcome> {
+        *self = Spider::instantiate(
+            self.stores.clone(),
+            self.spec.clone(),
+            self.shared.clone(),
+            self.pre.clone(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A run's record limits (`--max-records`, `--max-output`), shared by its
+/// instances and with what they `emit`. Cheap to clone.
+#[derive(Clone)]
+pub struct ItemBudget(RunShared);
+
+impl std::fmt::Debug for ItemBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemBudget")
+            .field("records", &self.0.records())
+            .finish()
+    }
+}
+
+impl ItemBudget {
+    /// Keeps the items of the page at `url` that fit in the run's record
+    /// limits and charges them; `Some(why)` when some did not fit: the
+    /// crawl then ends, once the page is committed with the items that fit.
+    /// The others are dropped (a resumed crawl does not fetch the page
+    /// again).
+    pub fn fit(&self, url: &str, items: &mut Vec<String>) -> Option<String> {
+        self.0.fit_items(url, items)
+    }
+}
+
+impl Yielded {
+    /// The request as a frontier keeps it, unless it is no valid request or
+    /// the policy of `session` denies it (counted in the session's stats;
     /// logged at debug level).
-    pub fn admit(&self, yielded: Yielded) -> Option<Follow> {
-        let session = &self.spec.session;
-        let request = match Request::try_from(yielded.request) {
+    pub fn admit(self, session: &Session) -> Option<Follow> {
+        let request = match Request::try_from(self.request) {
             Ok(request) => request,
             Err(err) => {
                 let text = err.to_string();
@@ -193,71 +274,9 @@ impl Spider<'_> {
         }
         Some(Follow {
             request,
-            meta: yielded.meta,
-            priority: yielded.priority,
+            meta: self.meta,
+            priority: self.priority,
         })
-    }
-
-    /// Keeps the items of the page at `url` that fit in the run's record
-    /// limits (`--max-records`, `--max-output`; what the spider `emit`s
-    /// counts too) and charges them; `Some(why)` when some did not fit: the
-    /// crawl then ends, once the page is committed with the items that fit.
-    /// The others are dropped (a resumed crawl does not fetch the page
-    /// again).
-    pub fn fit_items(&mut self, url: &str, items: &mut Vec<String>) -> Option<String> {
-        let state = self.store.data_mut();
-        let mut fit = 0;
-        let mut why = None;
-        for item in items.iter() {
-            let bytes = item.len() as u64;
-            if let Some(max) = state.limits.max_records
-                && state.records >= max
-            {
-                why = Some(format!(
-                    "the crawl reached its limit of {max} records (--max-records, \
-                     limits.max_records)"
-                ));
-                break;
-            }
-            if let Some(max) = state.limits.max_output_bytes
-                && state.output_bytes.saturating_add(bytes) > max
-            {
-                why = Some(format!(
-                    "the crawl reached its limit of {max} bytes of records (--max-output, \
-                     limits.max_output)"
-                ));
-                break;
-            }
-            state.records += 1;
-            state.output_bytes += bytes;
-            fit += 1;
-        }
-        let dropped = items.len() - fit;
-        items.truncate(fit);
-        why.map(|why| {
-            format!(
-                "{why}: it stopped at {}, whose last {dropped} items were dropped",
-                escape_untrusted(url)
-            )
-        })
-    }
-
-    /// Replaces the instance by a fresh one (isolates pages from one
-    /// another; slower). The record limits stay the run's, not the
-    /// instance's.
-    pub async fn renew(&mut self) -> Result<(), Outcome> {
-        let written = {
-            let state = self.store.data();
-            (state.records, state.output_bytes)
-        };
-        self.store = self.runtime.store(&self.spec, None);
-        let state = self.store.data_mut();
-        (state.records, state.output_bytes) = written;
-        self.instance = match self.pre.instantiate_async(&mut self.store).await {
-            Ok(instance) => instance,
-            Err(trap) => return Err(trap_outcome(&mut self.store, &trap)),
-        };
-        Ok(())
     }
 }
 

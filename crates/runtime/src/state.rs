@@ -23,11 +23,8 @@ pub(crate) struct PluginState {
     pub(crate) sink: Arc<dyn RecordSink>,
     /// The run's limits, as given (nothing is copied out of them).
     pub(crate) limits: crate::Limits,
-    /// Records written so far, and their bytes.
-    pub(crate) records: u64,
-    pub(crate) output_bytes: u64,
-    /// Epoch ticks the guest has run for (CPU time, in ticks).
-    pub(crate) cpu_ticks: u64,
+    /// What the run's instances share: records written, CPU time, log.
+    pub(crate) shared: crate::shared::RunShared,
     /// Why the host stopped the guest, when it did.
     pub(crate) stopped: Option<crate::Outcome>,
     /// `fetch-queue`s alive, and requests in them whose results were not taken.
@@ -96,30 +93,19 @@ impl PluginState {
     /// guest gets an error); a failing sink stops the run, since nothing
     /// emitted may be lost silently.
     pub(crate) fn emit(&mut self, item: String) -> wasmtime::Result<Result<(), String>> {
-        if let Some(max) = self.limits.max_records
-            && self.records >= max
-        {
-            return Ok(Err(format!("the run's limit of {max} records is reached")));
-        }
-        if let Some(max) = self.limits.max_output_bytes
-            && self.output_bytes + item.len() as u64 > max
-        {
-            return Ok(Err(format!(
-                "the run's limit of {max} bytes of records is reached"
-            )));
-        }
-        let line = match record_line(item) {
-            Ok(line) => line,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = self.sink.write(&self.plugin, &line) {
-            let message = format!("writing a record failed: {e}");
-            self.stopped = Some(crate::Outcome::OutputFailed(message.clone()));
-            return Err(wasmtime::format_err!(message));
-        }
-        self.records += 1;
-        self.output_bytes += line.len() as u64;
-        Ok(Ok(()))
+        let (sink, plugin, stopped) = (&self.sink, &self.plugin, &mut self.stopped);
+        self.shared.emit(item.len() as u64, || {
+            let line = match record_line(item) {
+                Ok(line) => line,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Err(e) = sink.write(plugin, &line) {
+                let message = format!("writing a record failed: {e}");
+                *stopped = Some(crate::Outcome::OutputFailed(message.clone()));
+                return Err(wasmtime::format_err!(message));
+            }
+            Ok(Ok(line.len() as u64))
+        })
     }
 }
 

@@ -26,6 +26,12 @@
 //!   its body as text (the `/echo` endpoint answers with the request it
 //!   got), the encoding the host decoded it with, and its meta.
 //!
+//! * `parallel` (no attack: a probe of the parse stage): the start page
+//!   yields `count` follows (default 20); every page's `parse` sleeps
+//!   `bytes` ms (default 100) and yields one item `{"page", "instance",
+//!   "from_us", "to_us"}`: which instance parsed it (a random id drawn when
+//!   the instance starts) and when (wall clock, microseconds).
+//!
 //! Every page also yields one item `{"page": URL}` (the `items` attack
 //! aside), so the tests can count pages.
 
@@ -120,6 +126,29 @@ impl Guest for Spider {
                     },
                 }
             }
+            "parallel" => {
+                let from = now_us();
+                std::thread::sleep(std::time::Duration::from_millis(
+                    input.bytes.unwrap_or(100) as u64,
+                ));
+                let item = serde_json::json!({
+                    "page": resp.url,
+                    "instance": INSTANCE.with(|id| *id),
+                    "from_us": from,
+                    "to_us": now_us(),
+                })
+                .to_string();
+                ParseOutput {
+                    items: vec![item],
+                    follow: if resp.url == input.url {
+                        (0..input.count.unwrap_or(20))
+                            .map(|n| follow(format!("{base}?parallel={n}"), String::new()))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                }
+            }
             "every-field" if resp.url == input.url => {
                 let url = input.follow.clone().ok_or("every-field needs `follow`")?;
                 ParseOutput {
@@ -152,7 +181,7 @@ impl Guest for Spider {
             },
             other => {
                 return Err(format!(
-                    "unknown attack {other:?}: items, follows, meta, slow-follow or every-field"
+                    "unknown attack {other:?}: items, follows, meta, slow-follow, every-field or parallel"
                 ));
             }
         })
@@ -161,6 +190,18 @@ impl Guest for Spider {
 
 thread_local! {
     static INPUT: std::cell::RefCell<Option<Input>> = const { std::cell::RefCell::new(None) };
+    /// This instance's id, drawn from the host's random source.
+    static INSTANCE: u64 = {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new().build_hasher().finish()
+    };
+}
+
+/// Wall-clock time in microseconds (comparable between instances).
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn follow(url: String, meta: String) -> Follow {

@@ -42,6 +42,7 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
             seed_only: args.seed_only,
             limits,
             caps,
+            instances: args.parse.instances(),
         };
         return worker::crawl(shared, &job, &job.wasm.bytes()?, common).await;
     }
@@ -94,6 +95,7 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     );
     let options = CrawlOptions {
         fresh_instance: args.fresh_instance,
+        instances: args.parse.instances(),
         ..CrawlOptions::default()
     };
     let report: CrawlReport =

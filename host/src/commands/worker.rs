@@ -35,6 +35,8 @@ pub struct SharedCrawl<'a> {
     pub seed_only: bool,
     pub limits: crawlbox_frontier::Limits,
     pub caps: crawlbox_frontier::Caps,
+    /// Spider instances parsing at once.
+    pub instances: usize,
 }
 
 /// `crawl --redis`: publishes `wasm` as the crawl's spider, seeds the crawl
@@ -52,6 +54,7 @@ pub async fn crawl(
         seed_only,
         limits,
         caps,
+        instances,
     } = crawl;
     // Refuse a component that is no spider before publishing it.
     let (host, spider) = load_spider(job, wasm, common)?;
@@ -76,6 +79,7 @@ pub async fn crawl(
         seed: true,
         seed_only,
         fresh_instance: false,
+        instances,
     };
     work(frontier, job, host, spider, options, common).await
 }
@@ -124,6 +128,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         seed: false,
         seed_only: false,
         fresh_instance: false,
+        instances: args.parse.instances(),
     };
     let (host, spider) = load_spider(&job, wasm, &args.common)?;
     work(frontier, &job, host, spider, options, &args.common).await
