@@ -179,6 +179,10 @@ struct HostState {
     /// HTTP/1 connections in use, by session: no session may hold more
     /// than its share (see [`Tenant`]).
     leased: HashMap<u64, usize>,
+    /// Checkouts waiting for an HTTP/1 connection (below their share), by
+    /// session: a connection that comes free goes to a session holding
+    /// fewer than the others first.
+    waiting: HashMap<u64, usize>,
 }
 
 impl HostState {
@@ -195,12 +199,64 @@ impl HostState {
         }
     }
 
+    /// Whether another session holding fewer connections than `session`
+    /// is waiting for one: `session` then lets it go first.
+    fn poorer_waiting(&self, session: u64) -> bool {
+        let mine = self.leases(session);
+        self.waiting
+            .keys()
+            .any(|&other| other != session && self.leases(other) < mine)
+    }
+
     fn end_lease(&mut self, session: u64) {
         if let Some(n) = self.leased.get_mut(&session) {
             *n -= 1;
             if *n == 0 {
                 self.leased.remove(&session);
             }
+        }
+    }
+}
+
+/// A checkout's place among the waiters of a host (see
+/// [`HostState::waiting`]); leaves it when dropped.
+struct Waiting<'a> {
+    host: &'a HostPool,
+    session: u64,
+    registered: bool,
+}
+
+impl Waiting<'_> {
+    fn register(&mut self, state: &mut HostState) {
+        if !self.registered {
+            *state.waiting.entry(self.session).or_default() += 1;
+            self.registered = true;
+        }
+    }
+
+    /// Leaves the waiters; the others look again (one that let this
+    /// session go first may be the poorest now).
+    fn leave(&mut self, state: &mut HostState) {
+        if std::mem::take(&mut self.registered)
+            && let Some(n) = state.waiting.get_mut(&self.session)
+        {
+            *n -= 1;
+            if *n == 0 {
+                state.waiting.remove(&self.session);
+            }
+            let session = self.session;
+            if state.waiting.keys().any(|&other| other != session) {
+                self.host.returned.notify_waiters();
+            }
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            let mut state = self.host.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.leave(&mut state);
         }
     }
 }
@@ -279,6 +335,11 @@ impl Pool {
         tenant: Tenant,
     ) -> Result<Checkout, FetchError> {
         let host = self.host(key);
+        let mut waiting = Waiting {
+            host: &host,
+            session: tenant.session,
+            registered: false,
+        };
         loop {
             let returned = host.returned.notified();
             tokio::pin!(returned);
@@ -287,6 +348,7 @@ impl Pool {
             let mut opening_h2 = false;
             let mut wait_for_h2 = false;
             let mut at_share = false;
+            let mut defer = false;
             {
                 let mut state = host.state.lock().expect("host lock");
                 // Register for a hand-back (or a lease ending) before
@@ -297,7 +359,13 @@ impl Pool {
                 if !h2 && state.leases(tenant.session) >= tenant.share {
                     share_freed.as_mut().enable();
                     at_share = true;
+                } else if !h2 && state.poorer_waiting(tenant.session) {
+                    // A connection handed back wakes every waiter (see
+                    // `put_back`): the poorer session takes it.
+                    waiting.register(&mut state);
+                    defer = true;
                 } else if let Some(conn) = state.take_ready(host.idle_timeout, policy) {
+                    waiting.leave(&mut state);
                     let lease =
                         matches!(conn, Conn::H1(..)).then(|| state.lease(&host, tenant.session));
                     return Ok(Checkout {
@@ -306,9 +374,12 @@ impl Pool {
                         lease,
                         reused: true,
                     });
+                } else if !h2 {
+                    waiting.register(&mut state);
                 }
-                if at_share {
-                    // Wait for one of this session's own to come back.
+                if at_share || defer {
+                    // Wait for one of this session's own to come back, or
+                    // for the next hand-back.
                 } else if host.h2_expected.load(Ordering::Relaxed) {
                     if state.h2_connecting {
                         wait_for_h2 = true;
@@ -322,7 +393,7 @@ impl Pool {
                 share_freed.await;
                 continue;
             }
-            if wait_for_h2 {
+            if wait_for_h2 || defer {
                 returned.await;
                 continue;
             }
@@ -332,10 +403,24 @@ impl Pool {
                 Err(_) => tokio::select! {
                     () = &mut returned => continue,
                     permit = host.slots.clone().acquire_owned() => {
-                        permit.expect("host slots are never closed")
+                        let permit = permit.expect("host slots are never closed");
+                        // A slot freed while a poorer session waits for
+                        // one: dropping the permit hands it on to the next
+                        // waiter for a slot.
+                        let state = host.state.lock().expect("host lock");
+                        if !opening_h2 && state.poorer_waiting(tenant.session) {
+                            drop(state);
+                            drop(permit);
+                            continue;
+                        }
+                        permit
                     }
                 },
             };
+            {
+                let mut state = host.state.lock().expect("host lock");
+                waiting.leave(&mut state);
+            }
             let conn = self.open(&host, permit, policy, connect_timeout).await?;
             let lease = matches!(conn, Conn::H1(..)).then(|| {
                 host.state
@@ -500,12 +585,22 @@ impl HostPool {
         if sender.is_closed() {
             return;
         }
-        self.state.lock().expect("host lock").idle.push(Idle {
-            sender,
-            since: Instant::now(),
-            peer,
-        });
-        self.returned.notify_one();
+        let contended = {
+            let mut state = self.state.lock().expect("host lock");
+            state.idle.push(Idle {
+                sender,
+                since: Instant::now(),
+                peer,
+            });
+            state.waiting.len() > 1
+        };
+        // With several sessions waiting, every waiter looks: the one
+        // holding fewest connections takes it (`HostState::poorer_waiting`).
+        if contended {
+            self.returned.notify_waiters();
+        } else {
+            self.returned.notify_one();
+        }
     }
 }
 

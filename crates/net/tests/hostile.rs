@@ -465,3 +465,43 @@ async fn a_session_queueing_hundreds_of_requests_to_a_host_does_not_hold_up_anot
     assert!(hogged >= 15, "the hog got {hogged} requests");
     drop(queue);
 }
+
+#[tokio::test]
+async fn a_freed_connection_goes_to_the_session_holding_fewer() {
+    let site = site();
+    // 4 connections to the host: each session may hold 3 of them.
+    let client = Client::new(ClientConfig {
+        per_host: 4,
+        robots: false,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let slow = site.url("/slow/500");
+    // The hog: 200 slow requests, dozens of them waiting for a connection.
+    let hog = client.session(SessionConfig::unrestricted());
+    let mut queue = hog.queue();
+    for _ in 0..200 {
+        queue.push(Request::get(&slow));
+    }
+    tokio::time::sleep(100 * MS).await;
+    // The other session's 8 at once. First come, first served, the hog's
+    // waiters take every connection the hog hands back, and the 8 go one
+    // by one on the one connection the hog may not take: 4 s. A connection
+    // handed back goes to the session holding fewer instead: about 2 each,
+    // 2 s.
+    let good = client.session(SessionConfig::unrestricted());
+    let started = Instant::now();
+    let requests = (0..8).map(|_| Request::get(&slow)).collect();
+    for result in good.fetch_many(requests).await {
+        assert_eq!(result.unwrap().status, 200);
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(3200),
+        "8 requests took {took:?}"
+    );
+    // The hog was served meanwhile too.
+    let hogged = site.counters().requests_for("/slow/500") - 8;
+    assert!(hogged >= 6, "the hog got {hogged} requests");
+    drop(queue);
+}
