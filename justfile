@@ -39,3 +39,7 @@ bench-latency:
 # Spider crawls over Redis: one worker vs three vs one process (the shared kit's nginx).
 bench-workers:
     bench/workers.sh
+
+# Real-site crawl: every example, Scrapy and a native baseline over rustdoc pages (bench/site).
+bench-site:
+    bench/site/run.sh

@@ -1,0 +1,1 @@
+//! Nothing: the site is the documentation of the dependencies.
