@@ -91,7 +91,7 @@ impl ByteBudget {
 }
 
 /// Bytes one response holds against its session's budget, given back when
-/// the charge is dropped (or [`shrink`](Charge::shrink)s).
+/// the charge is dropped (or shrinks).
 ///
 /// A clone holds nothing: a clone of a response shares its bytes (they are
 /// reference counted) rather than copying them.

@@ -63,7 +63,8 @@ pub struct Parsed {
     pub follows: Vec<Yielded>,
 }
 
-/// A running spider instance. See the [module docs](self).
+/// A running spider instance, made by [`Runtime::spider`] for a crawl loop
+/// (the `crawlbox-crawl` crate) to drive.
 ///
 /// An instance owns its store and may move to another thread: a crawl
 /// parses on several [`sibling`](Self::sibling)s at once, which share the
