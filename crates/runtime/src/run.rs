@@ -385,7 +385,6 @@ pub(crate) fn new_store(
         },
         session: session.clone(),
         sink: sink.clone(),
-        limits: limits.clone(),
         shared,
         stopped: None,
         queues: 0,

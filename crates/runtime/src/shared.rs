@@ -25,6 +25,12 @@ struct Inner {
     log: PluginLog,
 }
 
+/// A record limit that would be passed, with its value.
+enum Over {
+    Records(u64),
+    Bytes(u64),
+}
+
 #[derive(Default)]
 struct Written {
     records: u64,
@@ -62,28 +68,31 @@ impl RunShared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `host.emit`: `check(len)` refuses a record of `len` bytes past the
-    /// run's limits (the guest gets the message); `write` validates and
-    /// writes it (and says how many bytes it wrote), all under one lock so
-    /// that instances emitting at once stay within the limits.
+    /// The run's limits, as given: the one copy every instance reads.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// `host.emit`: refuses a record of `len` bytes past the run's limits
+    /// (the guest gets the message); `write` validates and writes it (and
+    /// says how many bytes it wrote), all under one lock so that instances
+    /// emitting at once stay within the limits.
     pub(crate) fn emit<E>(
         &self,
         len: u64,
         write: impl FnOnce() -> Result<Result<u64, String>, E>,
     ) -> Result<Result<(), String>, E> {
-        let limits = &self.inner.limits;
         let mut written = self.written();
-        if let Some(max) = limits.max_records
-            && written.records >= max
-        {
-            return Ok(Err(format!("the run's limit of {max} records is reached")));
-        }
-        if let Some(max) = limits.max_output_bytes
-            && written.bytes + len > max
-        {
-            return Ok(Err(format!(
-                "the run's limit of {max} bytes of records is reached"
-            )));
+        match self.over(&written, len) {
+            Some(Over::Records(max)) => {
+                return Ok(Err(format!("the run's limit of {max} records is reached")));
+            }
+            Some(Over::Bytes(max)) => {
+                return Ok(Err(format!(
+                    "the run's limit of {max} bytes of records is reached"
+                )));
+            }
+            None => {}
         }
         match write()? {
             Ok(bytes) => {
@@ -98,28 +107,22 @@ impl RunShared {
     /// Keeps the items of the page at `url` that fit in the run's record
     /// limits and charges them; `Some(why)` when some did not fit.
     pub(crate) fn fit_items(&self, url: &str, items: &mut Vec<String>) -> Option<String> {
-        let limits = &self.inner.limits;
         let mut written = self.written();
         let mut fit = 0;
         let mut why = None;
         for item in items.iter() {
             let bytes = item.len() as u64;
-            if let Some(max) = limits.max_records
-                && written.records >= max
-            {
-                why = Some(format!(
-                    "the crawl reached its limit of {max} records (--max-records, \
-                     limits.max_records)"
-                ));
-                break;
-            }
-            if let Some(max) = limits.max_output_bytes
-                && written.bytes.saturating_add(bytes) > max
-            {
-                why = Some(format!(
-                    "the crawl reached its limit of {max} bytes of records (--max-output, \
-                     limits.max_output)"
-                ));
+            if let Some(over) = self.over(&written, bytes) {
+                why = Some(match over {
+                    Over::Records(max) => format!(
+                        "the crawl reached its limit of {max} records (--max-records, \
+                         limits.max_records)"
+                    ),
+                    Over::Bytes(max) => format!(
+                        "the crawl reached its limit of {max} bytes of records (--max-output, \
+                         limits.max_output)"
+                    ),
+                });
                 break;
             }
             written.records += 1;
@@ -134,6 +137,20 @@ impl RunShared {
                 escape_untrusted(url)
             )
         })
+    }
+
+    /// Which record limit one more record of `bytes` would pass, if any.
+    fn over(&self, written: &Written, bytes: u64) -> Option<Over> {
+        let limits = &self.inner.limits;
+        if let Some(max) = limits.max_records
+            && written.records >= max
+        {
+            return Some(Over::Records(max));
+        }
+        match limits.max_output_bytes {
+            Some(max) if written.bytes.saturating_add(bytes) > max => Some(Over::Bytes(max)),
+            _ => None,
+        }
     }
 
     /// Charges one epoch tick of CPU time; the run's total.

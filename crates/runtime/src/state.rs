@@ -21,8 +21,6 @@ pub(crate) struct PluginState {
     pub(crate) hooks: HttpHooks,
     pub(crate) session: Session,
     pub(crate) sink: Arc<dyn RecordSink>,
-    /// The run's limits, as given (nothing is copied out of them).
-    pub(crate) limits: crate::Limits,
     /// What the run's instances share: records written, CPU time, log.
     pub(crate) shared: crate::shared::RunShared,
     /// Why the host stopped the guest, when it did.
@@ -61,11 +59,11 @@ impl wasmtime::ResourceLimiter for PluginState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limits.memory {
-            self.stopped = Some(crate::Outcome::MemoryLimit(self.limits.memory));
+        if desired > self.shared.limits().memory {
+            self.stopped = Some(crate::Outcome::MemoryLimit(self.shared.limits().memory));
             wasmtime::bail!(
                 "the plugin asked for {desired} bytes of memory, over its limit of {}",
-                self.limits.memory
+                self.shared.limits().memory
             );
         }
         Ok(true)
@@ -77,10 +75,10 @@ impl wasmtime::ResourceLimiter for PluginState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limits.table_elements {
+        if desired > self.shared.limits().table_elements {
             wasmtime::bail!(
                 "the plugin asked for a table of {desired} elements, over the limit of {}",
-                self.limits.table_elements
+                self.shared.limits().table_elements
             );
         }
         Ok(true)
