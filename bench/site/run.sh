@@ -6,7 +6,8 @@
 # 127.0.0.1:18090. One run crawls it from /reqwest/index.html with
 #   native-hyper-lol_html  bench/site/native (tokio multi-thread, hyper, lol_html)
 #   spider-rs              bench/site/spider (the `spider` crate), when built
-#   example-crawler        guests/example-crawler under `crawlbox run`
+#   example-crawler        guests/example-crawler under `crawlbox run` (host extraction)
+#   example-crawler-guest-parse  the same, parsing inside the guest (scraper in wasm)
 #   example-spider         guests/example-spider under `crawlbox crawl`
 #   python-example         guests/python-example under `crawlbox run`
 #   js-example             guests/js-example under `crawlbox run`

@@ -31,6 +31,7 @@ const EXAMPLE_CRAWLER: (&str, &str) = ("example-crawler", "EXAMPLE_CRAWLER");
 /// `test-guests`).
 const RUST_GUESTS: &[(&str, &str)] = &[
     ("example-spider", "EXAMPLE_SPIDER"),
+    ("example-crawler-guest-parse", "EXAMPLE_CRAWLER_GUEST_PARSE"),
     ("wasi-http-fetch", "WASI_HTTP_FETCH"),
     ("batch-fetch", "BATCH_FETCH"),
     ("hostile-spider", "HOSTILE_SPIDER"),
@@ -288,9 +289,12 @@ fn python_tools(root: &Path, tools: &Path) -> PathBuf {
     componentize
 }
 
+/// Componentizes `guests/<folder>/app.py`, with the crawlbox Python SDK
+/// (`guests/sdk-python`, module `crawlbox`) on its module path.
 fn build_python_guest(componentize: &Path, root: &Path, folder: &str, out: &Path) {
     let source = root.join("guests").join(folder);
-    if up_to_date(out, &[&source, &root.join("wit")]) {
+    let sdk = root.join("guests/sdk-python");
+    if up_to_date(out, &[&source, &sdk, &root.join("wit")]) {
         return;
     }
     std::fs::create_dir_all(out.parent().expect("has a parent")).expect("create components dir");
@@ -301,15 +305,21 @@ fn build_python_guest(componentize: &Path, root: &Path, folder: &str, out: &Path
             .arg(root.join("wit"))
             .args(["-w", WORLD, "componentize", "app", "-p"])
             .arg(&source)
+            .arg("-p")
+            .arg(&sdk)
             .arg("-o")
             .arg(out),
         &format!("componentizing the Python guest {folder}"),
     );
 }
 
+/// Componentizes `guests/js-example/app.js`, with the crawlbox JS SDK
+/// (`guests/sdk-js/crawlbox.js`) beside it: componentize-js follows the
+/// entry's relative imports (`import ... from './crawlbox.js'`) at build time.
 fn build_js_guest(root: &Path, tools: &Path, out: &Path) {
     let source = root.join("guests/js-example");
-    if up_to_date(out, &[&source, &root.join("wit")]) {
+    let sdk = root.join("guests/sdk-js");
+    if up_to_date(out, &[&source, &sdk, &root.join("wit")]) {
         return;
     }
     // npm ci into target/, from the guest's own lock file.
@@ -336,6 +346,8 @@ fn build_js_guest(root: &Path, tools: &Path, out: &Path) {
     let _ = std::fs::remove_dir_all(&staging);
     copy_dir(&root.join("wit"), &staging.join("wit"));
     std::fs::copy(source.join("app.js"), staging.join("app.js")).expect("copy app.js");
+    std::fs::copy(sdk.join("crawlbox.js"), staging.join("crawlbox.js"))
+        .expect("copy the JS SDK, guests/sdk-js/crawlbox.js");
     std::fs::create_dir_all(out.parent().expect("has a parent")).expect("create components dir");
     run(
         Command::new(js.join("node_modules/.bin/componentize-js"))

@@ -1,20 +1,21 @@
-// crawlbox's example plugin in JavaScript: a breadth-first, same-site crawler
-// that fetches with plain `fetch()` (standard wasi:http, through the host's
-// pool and caps) and emits records through the crawlbox:plugin host interface.
+// crawlbox's example plugin in JavaScript: a same-site crawler over a host
+// fetch-queue (the host runs the requests under its caps and hands each back
+// as it completes). The host also parses each page, natively and before
+// handing it back: every request asks (through the crawlbox SDK,
+// guests/sdk-js/crawlbox.js, copied beside this file to build) for the
+// page's same-host links and its `title::text`, and for no body, so no HTML
+// ever enters JS memory.
 //
 // Input: {"start": ["http://host/"], "max_pages": 100, "batch": 16}
 // Emits {"url", "status", "title", "links"} per page, or {"url", "error"}.
 // Built with componentize-js against wit/ (world crawlbox:plugin/scraper).
 
-import { emit, log } from 'crawlbox:plugin/host@0.1.0';
+import { Extract, FetchQueue, emit, log } from './crawlbox.js';
 
-function parse(html) {
-  const title = /<title[^>]*>([^<]*)<\/title>/i.exec(html);
-  const links = [...html.matchAll(/<a\s[^>]*href\s*=\s*["']([^"']+)["']/gi)].map((m) => m[1]);
-  return { title: title ? title[1].trim() : null, links };
-}
+// Declared once, sent with every request: the host extracts while it fetches.
+const PAGE = new Extract({ links: { sameHost: true }, css: { title: 'title::text' } });
 
-async function crawl(config) {
+function crawl(config) {
   const start = config.start;
   if (!Array.isArray(start) || start.length === 0) {
     throw 'input.start is empty: give at least one URL to start from';
@@ -23,57 +24,62 @@ async function crawl(config) {
   const batchSize = Math.max(1, config.batch ?? 16);
   const hosts = new Set(start.map((u) => new URL(u).host));
   const seen = new Set();
-  const queue = [];
-  const push = (url) => {
-    const u = new URL(url);
-    u.hash = '';
-    const key = u.href;
-    if (seen.size < maxPages && (u.protocol === 'http:' || u.protocol === 'https:')
-        && hosts.has(u.host) && !seen.has(key)) {
-      seen.add(key);
-      queue.push(key);
+  const queue = new FetchQueue();
+  // Queues, in one host call, the URLs not seen yet, up to max_pages.
+  const push = (urls) => {
+    const fresh = [];
+    for (const url of urls) {
+      if (seen.size >= maxPages) break;
+      if (!seen.has(url)) {
+        seen.add(url);
+        fresh.push(url);
+      }
     }
+    queue.pushAll(fresh, { extract: PAGE });
   };
-  start.forEach(push);
+
+  push(start.flatMap((s) => {
+    const u = new URL(s);
+    u.hash = '';
+    return u.protocol === 'http:' || u.protocol === 'https:' ? [u.href] : [];
+  }));
   let crawled = 0;
-  while (queue.length > 0) {
-    const batch = queue.splice(0, batchSize);
-    const results = await Promise.all(batch.map(async (url) => {
-      try {
-        const response = await fetch(url);
-        const text = await response.text();
-        return { url, response, text };
-      } catch (e) {
-        return { url, error: String(e) };
-      }
-    }));
-    for (const { url, response, text, error } of results) {
-      crawled += 1;
-      if (error !== undefined) {
-        emit(JSON.stringify({ url, error }));
-        continue;
-      }
-      const type = response.headers.get('content-type') ?? 'text/html';
-      const page = type.includes('html') ? parse(text) : { title: null, links: [] };
-      emit(JSON.stringify({ url, status: response.status, title: page.title, links: page.links.length }));
-      for (const link of page.links) {
-        try {
-          push(new URL(link, url).href);
-        } catch {
-          // not a URL: skip it
-        }
-      }
+  for (const [, page] of queue.results(batchSize)) {
+    crawled += 1;
+    if (!page.ok) {
+      emit({ url: page.url, error: `${page.kind}: ${page.message}` });
+      continue;
+    }
+    if (page.error !== undefined) { // the response came, its extraction failed
+      log(`${page.url}: ${page.error}`, 'warn');
+      emit({ url: page.requestUrl, status: page.status, title: null, links: 0 });
+      continue;
+    }
+    // The host kept the links on the page's own host, resolved,
+    // fragment-free, each once: dedup across pages is ours.
+    const links = page.links();
+    const title = page.css('title').get();
+    emit({ url: page.requestUrl, status: page.status, title: title === null ? null : title.trim(), links: links.length });
+    // A redirect may have left the start hosts: follow none of its links.
+    if (seen.size < maxPages && hosts.has(new URL(page.url).host)) {
+      push(links.map((l) => l.url));
     }
   }
-  log('info', `crawled ${crawled} pages from ${start.length} start URLs`);
+  log(`crawled ${crawled} pages from ${start.length} start URLs`);
 }
 
-export async function run(input) {
+export function run(input) {
   let config;
   try {
     config = JSON.parse(input);
   } catch (e) {
     throw `invalid input ${input}: ${e}`;
   }
-  await crawl(config);
+  try {
+    crawl(config);
+  } catch (e) {
+    // A string or a host error (with its `payload`) ends the run as an Err;
+    // anything else would trap, so it becomes its message.
+    throw typeof e === 'string' || e?.payload !== undefined ? e : String(e);
+  }
 }

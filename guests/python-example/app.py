@@ -2,65 +2,24 @@
 
 Input: {"start": ["http://host/"], "max_pages": 100, "batch": 32}
 It fetches pages through a host fetch-queue (the host runs them under its
-caps and hands each back as it completes), parses the HTML with the
-standard library, pushes the links that stay on a start URL's host onto the
-same queue, and emits one record per page: {"url", "status", "title", "links"} (or
-{"url", "error", "message"}). Built with componentize-py against wit/.
+caps and hands each back as it completes). The host also parses each page,
+natively and before handing it back: every request asks (through the crawlbox
+SDK, guests/sdk-python) for the page's same-host links and its `title::text`,
+and for no body, so no HTML ever enters Python. The crawler pushes the links
+that stay on a start URL's host onto the same queue and emits one record per
+page: {"url", "status", "title", "links"} (or {"url", "error", "message"}).
+Built with componentize-py against wit/, with `-p ../sdk-python`.
 """
 
 import json
-from html.parser import HTMLParser
-from urllib.parse import urljoin, urldefrag, urlparse
+from urllib.parse import urldefrag, urlparse
 
-from componentize_py_types import Err, Ok
+from componentize_py_types import Err
 import wit_world
-from wit_world.imports import host
-from wit_world.imports.host import Level, Request
+from crawlbox import Extract, FetchQueue, emit, log
 
-
-class Page(HTMLParser):
-    """Collects the <title> text and every <a href>."""
-
-    def __init__(self):
-        super().__init__()
-        self.title = ""
-        self.links = []
-        self._in_title = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "title":
-            self._in_title = True
-        elif tag == "a":
-            href = dict(attrs).get("href")
-            if href:
-                self.links.append(href)
-
-    def handle_endtag(self, tag):
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data):
-        if self._in_title:
-            self.title += data
-
-
-def header(response, name):
-    """The first value of header `name` in the response's header block."""
-    for line in response.headers.splitlines():
-        key, _, value = line.partition(": ")
-        if key == name:
-            return value
-    return None
-
-
-def error_kind(err):
-    """`FetchError_Timeout` -> `timeout`, as the WIT case names go."""
-    name = type(err).__name__.removeprefix("FetchError_")
-    return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
-
-
-def emit(record):
-    host.emit(json.dumps(record))
+# Declared once, sent with every request: the host extracts while it fetches.
+PAGE = Extract(links=dict(same_host=True), css={"title": "title::text"})
 
 
 class WitWorld(wit_world.WitWorld):
@@ -77,36 +36,38 @@ class WitWorld(wit_world.WitWorld):
 
         hosts = {urlparse(url).hostname for url in start}
         seen = set()
-        queue = host.FetchQueue()
-        urls = []  # the URL of each ticket: tickets count pushes from 0
+        queue = FetchQueue()
 
-        def push(url):
-            url, _ = urldefrag(url)
-            parsed = urlparse(url)
-            if (len(seen) < max_pages and parsed.scheme in ("http", "https")
-                    and parsed.hostname in hosts and url not in seen):
-                seen.add(url)
-                urls.append(url)
-                queue.push([Request("GET", url, [], None, None, None)])
+        def push(urls):
+            """Queues, in one host call, the URLs not seen yet, up to max_pages."""
+            new = []
+            for url in urls:
+                if len(seen) >= max_pages:
+                    break
+                if url not in seen:
+                    seen.add(url)
+                    new.append(url)
+            queue.push_all(new, extract=PAGE)
 
-        for url in start:
-            push(url)
+        push(urldefrag(url)[0] for url in start
+             if urlparse(url).scheme in ("http", "https"))
         crawled = 0
-        while queue.pending() > 0:
-            for ticket, result in queue.next(batch_size):
-                url = urls[ticket]
-                crawled += 1
-                if isinstance(result, Ok):
-                    response = result.value
-                    page = Page()
-                    content_type = header(response, "content-type") or "text/html"
-                    if "html" in content_type:
-                        page.feed(response.body.decode("utf-8", errors="replace"))
-                    emit({"url": response.url, "status": response.status,
-                          "title": page.title.strip() or None, "links": len(page.links)})
-                    for link in page.links:
-                        push(urljoin(response.url, link))
-                else:
-                    err = result.value
-                    emit({"url": url, "error": error_kind(err), "message": err.value})
-        host.log(Level.INFO, f"crawled {crawled} pages from {len(start)} start URLs")
+        for _, page in queue.results(batch_size):
+            crawled += 1
+            if not page.ok:
+                emit({"url": page.url, "error": page.kind, "message": page.message})
+                continue
+            if page.error is not None:  # the response came, its extraction failed
+                log(f"{page.url}: {page.error}", "warn")
+                emit({"url": page.url, "status": page.status, "title": None, "links": 0})
+                continue
+            # The host kept the links on the page's own host, resolved,
+            # fragment-free, each once: dedup across pages is ours.
+            links = page.links()
+            emit({"url": page.url, "status": page.status,
+                  "title": (page.css("title").get() or "").strip() or None,
+                  "links": len(links)})
+            # A redirect may have left the start hosts: follow none of its links.
+            if len(seen) < max_pages and urlparse(page.url).hostname in hosts:
+                push(link.url for link in links)
+        log(f"crawled {crawled} pages from {len(start)} start URLs")

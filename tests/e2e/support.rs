@@ -140,6 +140,23 @@ pub fn crawl_spider(site: &Site, extra: &[&str]) -> Run {
 }
 
 /// Input for the example crawler, starting at the site's page 0.
+/// The `links` of an example's record for page `n` of a demo site of
+/// `pages`: its same-host links, each once, the page itself (its `#top`
+/// link) included. The examples have the host extract them.
+pub fn same_host_links(record: &Value, pages: usize) -> u64 {
+    let url = record["url"].as_str().expect("a url");
+    let n: usize = url
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a page URL");
+    let mut links = crawlbox_demo_site::links_of(n, pages);
+    links.push(n);
+    links.sort_unstable();
+    links.dedup();
+    links.len() as u64
+}
+
 pub fn crawl_input(site: &Site, max_pages: usize, batch: usize) -> String {
     serde_json::json!({ "start": [site.url("/page/0")], "max_pages": max_pages, "batch": batch })
         .to_string()

@@ -767,6 +767,9 @@ impl State {
             {
                 let at = end.source_location().bytes();
                 state.close(q, index, &take, Some((at.start, at.end)));
+                if take == Take::Text {
+                    state.text_to_outer(q, index);
+                }
             }
             Ok(())
         }))
@@ -804,6 +807,27 @@ impl State {
                     hit.value.push_str(piece);
                 }
             }
+        }
+    }
+}
+
+impl State {
+    /// A closed text match's text is also its enclosing match's (of the
+    /// same query), as `textContent` would have it.
+    fn text_to_outer(&mut self, q: usize, index: usize) {
+        let Some(outer) = self.open[q].last().and_then(|open| open.hit) else {
+            return;
+        };
+        let text = match self.done[q].get(index) {
+            Some(done) if !done.value.is_empty() => done.value.clone(),
+            _ => return,
+        };
+        if !self.charge(text.len()) {
+            return;
+        }
+        if let Some(Some(hit)) = self.hits[q].get_mut(outer) {
+            flush_text(hit);
+            hit.value.push_str(&text);
         }
     }
 }

@@ -240,6 +240,12 @@ fn a_nested_query_on_the_same_tag_counts_the_outer_match() {
 }
 
 #[test]
+fn text_of_nested_matches_is_in_the_outer_match_too() {
+    let got = queries(&["div::text"], "<div>a<div>b</div>c</div>");
+    assert_eq!(got[0], ["abc", "b"]);
+}
+
+#[test]
 fn broken_markup_still_yields_what_it_holds() {
     let html = "<html><body><p class=x>one<p class=x>two<div><a href=/a>a<a href='/b'>b\
         <a href=\"/c\" <a href=/d>d</a> < 3 > 2 <!-- <a href=/commented> --><a href=/e>\

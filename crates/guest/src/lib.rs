@@ -60,6 +60,12 @@ use bindings::crawlbox::plugin::host;
 pub use bindings::crawlbox::plugin::host::{
     DecodedText, FetchError, HttpVersion, Level, Request, Response, TextDecoding,
 };
+pub use bindings::crawlbox::plugin::html::{
+    ExtractError, Extracted, Extraction, Hit, Link, LinkRule,
+};
+
+mod extract;
+pub use extract::{Extract, Query, parse_html};
 
 /// Errors a plugin returns from [`Plugin::run`]: anything that converts into
 /// [`anyhow::Error`], so `?` works on most error types.
@@ -109,8 +115,9 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: None,
-            timeout_ms: None,
+            timeout: None,
             text: None,
+            extract: None,
         }
     }
 
@@ -153,7 +160,15 @@ impl Request {
 
     /// Sets a timeout for the whole request (the host's limit still applies).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        self.timeout = Some(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX));
+        self
+    }
+
+    /// Has the host parse the page and extract what `what` declares, on its
+    /// own threads while the response waits; the response then carries no
+    /// body unless `what` keeps it. See [`Extract`].
+    pub fn extract(mut self, what: &Extract) -> Self {
+        self.extract = Some(what.spec().clone());
         self
     }
 }
@@ -219,7 +234,7 @@ impl Response {
 
     /// Time from sending the request to the end of the body.
     pub fn elapsed(&self) -> Duration {
-        Duration::from_micros(self.elapsed_us)
+        Duration::from_nanos(self.elapsed)
     }
 }
 
@@ -237,6 +252,7 @@ impl FetchError {
             FetchError::Protocol(_) => "protocol",
             FetchError::TooManyRedirects(_) => "too-many-redirects",
             FetchError::DeniedByRobots(_) => "denied-by-robots",
+            FetchError::Other(_) => "other",
         }
     }
 
@@ -252,7 +268,8 @@ impl FetchError {
             | FetchError::Denied(m)
             | FetchError::Protocol(m)
             | FetchError::TooManyRedirects(m)
-            | FetchError::DeniedByRobots(m) => m,
+            | FetchError::DeniedByRobots(m)
+            | FetchError::Other(m) => m,
         }
     }
 }
@@ -523,9 +540,10 @@ mod tests {
             headers: headers.into(),
             body: b"hello".to_vec(),
             version: HttpVersion::Http11,
-            elapsed_us: 1500,
+            elapsed: 1_500_000,
             retries: 0,
             text: None,
+            extracted: None,
         }
     }
 
@@ -563,7 +581,7 @@ mod tests {
             .timeout(Duration::from_secs(2));
         assert_eq!(r.method, "POST");
         assert_eq!(r.body.as_deref(), Some(&b"x=1"[..]));
-        assert_eq!(r.timeout_ms, Some(2000));
+        assert_eq!(r.timeout, Some(2_000_000_000));
         assert!(r.text.is_none());
         let r = Request::get("http://a/").decode_text_as("latin1");
         assert!(matches!(r.text, Some(TextDecoding::Charset(ref l)) if l == "latin1"));

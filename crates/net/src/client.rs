@@ -20,7 +20,7 @@ use crate::politeness::later;
 use crate::pool::{Conn, ConnCounters, HostKey, Pool, Tenant};
 use crate::request::{check_headers, parse_url};
 use crate::robots::{MAX_ROBOTS_REDIRECTS, RobotsCache, RobotsFailure};
-use crate::text::decode_text;
+use crate::text::{TextDecoding, decode_text};
 use crate::{
     ClientConfig, ConfigError, EgressPolicy, ErrorKind, FetchError, Request, Response, Stats,
     TimeoutKind,
@@ -44,6 +44,7 @@ struct Inner {
     network: Option<NetworkThread>,
     politeness: Politeness,
     robots: Option<RobotsCache>,
+    extractor: crawlbox_extract::Extractor,
 }
 
 /// A thread with a runtime of its own that does all network work: connects,
@@ -170,6 +171,11 @@ impl Client {
             config.autothrottle.then_some(config.autothrottle_target),
         );
         let robots = config.robots.then(|| RobotsCache::new(&config.user_agent));
+        let extractor = match config.extract_threads {
+            0 => crawlbox_extract::Extractor::per_core(),
+            n => crawlbox_extract::Extractor::new(n),
+        }
+        .map_err(|e| ConfigError::ExtractThreads(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 in_flight: FairLimiter::new(config.concurrency),
@@ -181,6 +187,7 @@ impl Client {
                 network,
                 politeness,
                 robots,
+                extractor,
             }),
         })
     }
@@ -241,6 +248,25 @@ pub struct Session {
 const REDIRECT_BODY_DRAIN: usize = 64 * 1024;
 
 impl Session {
+    /// Extracts what `plan` asks from `html`, a page whose URL is `url`, on
+    /// the client's extraction threads, under the client's extraction
+    /// limits; with the time it took there.
+    pub async fn extract(
+        &self,
+        plan: Arc<crawlbox_extract::Plan>,
+        html: String,
+        url: Url,
+    ) -> Result<(crawlbox_extract::Extracted, Duration), crawlbox_extract::ExtractError> {
+        let limits = self.client.inner.config.extract_limits.clone();
+        let (result, took) = self
+            .client
+            .inner
+            .extractor
+            .run(move || plan.extract(&html, &url, &limits))
+            .await?;
+        result.map(|found| (found, took))
+    }
+
     /// This session's statistics.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -485,6 +511,9 @@ impl Session {
                         .map_err(|over| self.refuse(over_budget(response.url.as_str(), over)))?;
                     response.text = Some(text);
                 }
+                if let Some(plan) = request.extract.clone() {
+                    self.extract_page(plan, &mut response).await?;
+                }
                 return Ok(response);
             };
             tracing::debug!(url = %request.url, attempt, ?wait, "retrying");
@@ -492,6 +521,64 @@ impl Session {
             self.stats.retried();
             attempt += 1;
         }
+    }
+
+    /// Extracts what `plan` asks from `response`'s page on the client's
+    /// extraction threads, waiting for room there (the response's memory
+    /// stays charged meanwhile), then drops the body unless the plan keeps
+    /// it.
+    async fn extract_page(
+        &self,
+        plan: Arc<crawlbox_extract::Plan>,
+        response: &mut Response,
+    ) -> Result<(), FetchError> {
+        let url = response.url.clone();
+        let keep_body = plan.keep_body();
+        let extracted = match html_type(&response.headers) {
+            Err(other) => Err(crawlbox_extract::ExtractError::Other(format!(
+                "{url} is {other}, not HTML: nothing was extracted"
+            ))),
+            Ok(()) => {
+                let body = response.body.clone();
+                let headers = response.headers.clone();
+                let given = response.text.take();
+                let limits = self.client.inner.config.extract_limits.clone();
+                let job = move || {
+                    let decoded = match &given {
+                        Some(_) => None,
+                        None => decode_text(&TextDecoding::Detect, &headers, &body).ok(),
+                    };
+                    let html = given
+                        .as_ref()
+                        .or(decoded.as_ref())
+                        .map_or("", |text| text.text.as_str());
+                    (plan.extract(html, &url, &limits), given)
+                };
+                match self.client.inner.extractor.run(job).await {
+                    Ok(((extracted, given), took)) => {
+                        response.text = given;
+                        response.extract_time = took;
+                        extracted
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+        };
+        // A page that could not be extracted keeps its body: the plugin
+        // may still make something of it.
+        if !keep_body && extracted.is_ok() {
+            response.body = Bytes::new();
+            response.text = None;
+        }
+        let size = extracted.as_ref().map_or(0, |found| found.size());
+        let held = (response.body.len() + response.text.as_ref().map_or(0, |t| t.text.len()) + size)
+            as u64;
+        response
+            .charge
+            .resize(held)
+            .map_err(|over| self.refuse(over_budget(response.url.as_str(), over)))?;
+        response.extracted = Some(extracted);
+        Ok(())
     }
 
     /// One attempt of a `fetch`: `request` and its redirects, under
@@ -561,6 +648,8 @@ impl Session {
                     redirects,
                     retries: 0,
                     text: None,
+                    extracted: None,
+                    extract_time: Duration::ZERO,
                     charge,
                 });
             };
@@ -1173,6 +1262,21 @@ fn redirect_changes_to_get(status: StatusCode, method: &Method) -> bool {
     status == StatusCode::SEE_OTHER
         || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
             && *method == Method::POST)
+}
+
+/// Whether a response may hold HTML: no `content-type`, or one that names
+/// HTML or XML. Else the type, for the error.
+fn html_type(headers: &HeaderMap) -> Result<(), String> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let kind = String::from_utf8_lossy(value.as_bytes()).to_ascii_lowercase();
+    let essence = kind.split(';').next().unwrap_or_default().trim();
+    if essence.is_empty() || essence.contains("html") || essence.contains("xml") {
+        Ok(())
+    } else {
+        Err(format!("`{essence}`"))
+    }
 }
 
 #[cfg(test)]

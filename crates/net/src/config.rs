@@ -110,6 +110,13 @@ pub struct ClientConfig {
     /// Default: [`DEFAULT_USER_AGENT`],
     /// `crawlbox/<version> (+https://github.com/crawlbox/crawlbox)`.
     pub user_agent: String,
+    /// Threads that extract from pages (`Request::extract`), beside the
+    /// threads that fetch and run plugins; 0 for one per core.
+    /// Default: 0.
+    pub extract_threads: usize,
+    /// What extracting one page may cost, whatever a request asks.
+    /// Default: [`crawlbox_extract::Limits::default`].
+    pub extract_limits: crawlbox_extract::Limits,
 }
 
 /// The default `user-agent`.
@@ -181,6 +188,8 @@ impl Default for ClientConfig {
             extra_root_certs: Vec::new(),
             proxies: Vec::new(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
+            extract_threads: 0,
+            extract_limits: crawlbox_extract::Limits::default(),
         }
     }
 }
@@ -206,6 +215,9 @@ pub enum ConfigError {
     /// The network thread could not be started.
     #[error("cannot start the network thread: {0}")]
     NetworkThread(String),
+    /// The extraction threads could not be started.
+    #[error("cannot start the HTML extraction threads: {0}")]
+    ExtractThreads(String),
     /// The AutoThrottle target is not a positive number.
     #[error("the autothrottle target must be a positive number of requests, not {0}")]
     AutothrottleTarget(f64),
@@ -283,6 +295,8 @@ impl std::fmt::Debug for ClientConfig {
             extra_root_certs,
             proxies,
             user_agent,
+            extract_threads,
+            extract_limits,
         } = self;
         let proxies: Vec<String> = proxies.iter().map(|p| crate::proxy::mask(p)).collect();
         f.debug_struct("ClientConfig")
@@ -308,6 +322,8 @@ impl std::fmt::Debug for ClientConfig {
             .field("decompress", decompress)
             .field("dns_ttl", dns_ttl)
             .field("h2c_hosts", h2c_hosts)
+            .field("extract_threads", extract_threads)
+            .field("extract_limits", extract_limits)
             .field("extra_root_certs", extra_root_certs)
             .field("proxies", &proxies)
             .field("user_agent", user_agent)

@@ -1,6 +1,8 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use crawlbox_extract::{ExtractError, Extracted, Extraction, Plan};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use url::Url;
 
@@ -14,7 +16,7 @@ use crate::text::{DecodedText, TextDecoding};
 /// `request`) becomes one of these once, at the WIT boundary, whether it is
 /// fetched at once or queued in a crawl's frontier first. Queued requests
 /// are serialised (to the crawl's journal, to Redis) as
-/// `{"method", "url", "headers", "body", "text", "timeout_ms"}`, and checked
+/// `{"method", "url", "headers", "body", "text", "timeout_ms", "extract"}`, and checked
 /// again as [`Request::new`] checks them when read back.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(into = "Wire", try_from = "Wire")]
@@ -31,6 +33,9 @@ pub struct Request {
     pub timeout: Option<Duration>,
     /// Decode the body to text too ([`Response::text`]). Default: no.
     pub text: Option<TextDecoding>,
+    /// Extract from the page, once its body is in, on the client's
+    /// extraction threads ([`Response::extracted`]). Default: no.
+    pub extract: Option<Arc<Plan>>,
 }
 
 impl Request {
@@ -48,6 +53,7 @@ impl Request {
             body: Bytes::new(),
             timeout: None,
             text: None,
+            extract: None,
         })
     }
 
@@ -85,6 +91,18 @@ impl Request {
         self.timeout = Some(timeout);
         self
     }
+
+    /// Asks for `what` to be extracted from the page; fails with
+    /// `invalid-request` if a selector or pattern does not parse.
+    pub fn extract(mut self, what: &Extraction) -> Result<Self, FetchError> {
+        self.extract = Some(compile(what)?);
+        Ok(self)
+    }
+}
+
+/// Compiles an extraction, its errors as `invalid-request`.
+fn compile(what: &Extraction) -> Result<Arc<Plan>, FetchError> {
+    Plan::compile(what).map_err(|e| FetchError::invalid(e.to_string()))
 }
 
 /// [`Request`] as it is serialised: plain strings, empty parts left out.
@@ -100,6 +118,8 @@ struct Wire {
     text: Option<TextDecoding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    extract: Option<Extraction>,
 }
 
 impl From<Request> for Wire {
@@ -113,6 +133,7 @@ impl From<Request> for Wire {
             body,
             timeout,
             text,
+            extract,
         } = request;
         Wire {
             method: method.as_str().to_owned(),
@@ -127,6 +148,7 @@ impl From<Request> for Wire {
             body: (!body.is_empty()).then(|| body.to_vec()),
             text,
             timeout_ms: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            extract: extract.map(|plan| plan.spec().clone()),
         }
     }
 }
@@ -142,6 +164,7 @@ impl TryFrom<Wire> for Request {
         request.body = wire.body.map(Bytes::from).unwrap_or_default();
         request.text = wire.text;
         request.timeout = wire.timeout_ms.map(Duration::from_millis);
+        request.extract = wire.extract.as_ref().map(compile).transpose()?;
         Ok(request)
     }
 }
@@ -239,6 +262,13 @@ pub struct Response {
     pub retries: u32,
     /// The body as text, if the request asked for it.
     pub text: Option<DecodedText>,
+    /// What was extracted, if the request asked for it. Without the
+    /// plan's `keep_body`, [`Response::body`] and [`Response::text`] are
+    /// then empty.
+    pub extracted: Option<Result<Extracted, ExtractError>>,
+    /// Time the extraction took on an extraction thread: the caller charges
+    /// it to whoever asked.
+    pub extract_time: Duration,
     /// The host memory this response holds against its session's budget of
     /// buffered bytes, given back when the response is dropped.
     pub charge: crate::Charge,

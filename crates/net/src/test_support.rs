@@ -21,4 +21,23 @@ pub fn request_with_every_field() -> Request {
         .body(b"\0binary\xff".to_vec())
         .timeout(Duration::from_millis(250))
         .text(TextDecoding::Charset("latin1".into()))
+        .extract(&extraction_with_every_field())
+        .expect("a valid extraction")
+}
+
+/// An extraction that sets every field, none to its default.
+pub fn extraction_with_every_field() -> crawlbox_extract::Extraction {
+    crawlbox_extract::Extraction {
+        links: Some(crawlbox_extract::LinkRule {
+            same_host: true,
+            allow: vec!["/docs/".into()],
+            deny: vec![r"\.pdf$".into()],
+            skip_nofollow: true,
+        }),
+        queries: vec![
+            crawlbox_extract::Query::new("div.item"),
+            crawlbox_extract::Query::inside(0, "a::attr(href)"),
+        ],
+        keep_body: true,
+    }
 }

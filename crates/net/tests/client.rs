@@ -934,6 +934,63 @@ async fn a_session_cookie_jar_keeps_cookies_for_its_own_run_only() {
     assert!(none.fetch(show()).await.unwrap().body.is_empty());
 }
 
+/// A request that asks for an extraction gets it, from a page in any
+/// encoding, and no body unless it keeps it; a page that is not HTML keeps
+/// its body and says why nothing was extracted.
+#[tokio::test]
+async fn a_page_is_extracted_on_the_extraction_threads() {
+    use crawlbox_extract::{Extraction, LinkRule, Query};
+    let site = site();
+    let session = client(ClientConfig::default()).session(SessionConfig::unrestricted());
+    let what = Extraction {
+        links: Some(LinkRule {
+            same_host: true,
+            ..LinkRule::default()
+        }),
+        queries: vec![Query::new("title::text")],
+        keep_body: false,
+    };
+    let fetch = |path: &str, what: &Extraction| {
+        let request = Request::get(&site.url(path))
+            .unwrap()
+            .extract(what)
+            .unwrap();
+        let session = session.clone();
+        async move { session.fetch(request).await.unwrap() }
+    };
+    // Shift_JIS, declared only by a <meta charset>.
+    let sjis = fetch("/text/sjis", &what).await;
+    let found = sjis.extracted.unwrap().unwrap();
+    assert_eq!(found.matches[0][0].value, "日本");
+    assert!(sjis.body.is_empty(), "no body unless kept");
+    let page = fetch("/page/3", &what).await;
+    let found = page.extracted.unwrap().unwrap();
+    let mut expected: Vec<String> = crawlbox_demo_site::links_of(3, SiteConfig::default().pages)
+        .into_iter()
+        .chain([3])
+        .map(|n| site.url(&format!("/page/{n}")))
+        .collect();
+    expected.dedup();
+    let links: Vec<String> = found.links.into_iter().map(|l| l.url).collect();
+    assert_eq!(links.len(), expected.len(), "{links:?}");
+    assert!(expected.iter().all(|url| links.contains(url)), "{links:?}");
+    assert!(page.extract_time > Duration::ZERO);
+    let kept = fetch(
+        "/page/3",
+        &Extraction {
+            keep_body: true,
+            ..what.clone()
+        },
+    )
+    .await;
+    assert!(!kept.body.is_empty());
+    // Not HTML: the body stays, and the reason is given.
+    let plain = fetch("/text/latin1", &what).await;
+    let err = plain.extracted.unwrap().unwrap_err();
+    assert!(err.to_string().contains("`text/plain`, not HTML"), "{err}");
+    assert_eq!(&plain.body[..], b"caf\xe9");
+}
+
 #[tokio::test]
 async fn text_is_decoded_from_the_declared_or_chosen_charset() {
     use crawlbox_net::TextDecoding;

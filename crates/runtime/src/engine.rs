@@ -225,6 +225,10 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        crate::host::crawlbox::plugin::html::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        )?;
 
         let ticker = EpochTicker::start(engine.clone());
         Ok(Self {

@@ -17,6 +17,7 @@ wasmtime::component::bindgen!({
         "crawlbox:plugin/host.[method]fetch-queue.next": async | trappable | tracing,
         "crawlbox:plugin/host.[drop]fetch-queue": trappable | tracing,
         "crawlbox:plugin/host.emit": trappable,
+        "crawlbox:plugin/html.parse": async,
         default: tracing,
     },
     exports: { default: async },
@@ -37,6 +38,7 @@ pub(crate) mod spider {
         exports: { default: async },
         with: {
             "crawlbox:plugin/host": crate::host::crawlbox::plugin::host,
+            "crawlbox:plugin/html": crate::host::crawlbox::plugin::html,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
@@ -46,10 +48,14 @@ pub(crate) mod spider {
 }
 
 use crawlbox::plugin::host as wit;
+use crawlbox::plugin::html as wit_html;
 
 impl wit::Host for PluginState {
     async fn fetch(&mut self, req: wit::Request) -> Result<wit::Response, wit::FetchError> {
-        fetch_one(&self.session, req).await
+        fetch_one(&self.session, req)
+            .await
+            .map(|response| self.deliver(response))
+            .map_err(to_wit_error)
     }
 
     async fn fetch_all(
@@ -61,7 +67,7 @@ impl wit::Host for PluginState {
             .fetch_many(requests)
             .await
             .into_iter()
-            .map(|result| result.map(to_wit_response).map_err(to_wit_error))
+            .map(|result| result.map(|r| self.deliver(r)).map_err(to_wit_error))
             .collect()
     }
 
@@ -143,7 +149,12 @@ impl wit::HostFetchQueue for PluginState {
         self.queued -= done.len();
         Ok(done
             .into_iter()
-            .map(|(ticket, result)| (ticket, result.map(to_wit_response).map_err(to_wit_error)))
+            .map(|(ticket, result)| {
+                (
+                    ticket,
+                    result.map(|r| self.deliver(r)).map_err(to_wit_error),
+                )
+            })
             .collect())
     }
 
@@ -155,13 +166,44 @@ impl wit::HostFetchQueue for PluginState {
     }
 }
 
-async fn fetch_one(session: &Session, req: wit::Request) -> Result<wit::Response, wit::FetchError> {
-    let request = crawlbox_net::Request::try_from(req).map_err(|e| {
+async fn fetch_one(
+    session: &Session,
+    req: wit::Request,
+) -> Result<crawlbox_net::Response, FetchError> {
+    let request = crawlbox_net::Request::try_from(req).inspect_err(|e| {
         session.stats().record_error(e.kind);
-        to_wit_error(e)
     })?;
-    let response = session.fetch(request).await.map_err(to_wit_error)?;
-    Ok(to_wit_response(response))
+    session.fetch(request).await
+}
+
+impl wit_html::Host for PluginState {
+    async fn parse(
+        &mut self,
+        html: String,
+        url: String,
+        what: wit_html::Extraction,
+    ) -> Result<wit_html::Extracted, wit_html::ExtractError> {
+        let plan = crawlbox_extract::Plan::compile(&from_wit_extraction(what))
+            .map_err(to_wit_extract_error)?;
+        let url = url::Url::parse(&url)
+            .map_err(|e| wit_html::ExtractError::Other(format!("invalid page URL {url:?}: {e}")))?;
+        let (extracted, spent) = self
+            .session
+            .extract(plan, html, url)
+            .await
+            .map_err(to_wit_extract_error)?;
+        self.shared.charge_host_cpu(spent);
+        Ok(to_wit_extracted(extracted))
+    }
+}
+
+impl PluginState {
+    /// A response as the plugin gets it, the host's work on it charged to
+    /// the plugin's CPU budget.
+    pub(crate) fn deliver(&self, response: crawlbox_net::Response) -> wit::Response {
+        self.shared.charge_host_cpu(response.extract_time);
+        to_wit_response(response)
+    }
 }
 
 pub(crate) fn to_wit_response(response: crawlbox_net::Response) -> wit::Response {
@@ -176,12 +218,88 @@ pub(crate) fn to_wit_response(response: crawlbox_net::Response) -> wit::Response
             http::Version::HTTP_3 => wit::HttpVersion::Http3,
             _ => wit::HttpVersion::Http11,
         },
-        elapsed_us: u64::try_from(response.elapsed.as_micros()).unwrap_or(u64::MAX),
+        elapsed: u64::try_from(response.elapsed.as_nanos()).unwrap_or(u64::MAX),
         retries: response.retries,
         text: response.text.map(|decoded| wit::DecodedText {
             text: decoded.text,
             encoding: decoded.encoding.to_owned(),
         }),
+        extracted: response
+            .extracted
+            .map(|result| result.map(to_wit_extracted).map_err(to_wit_extract_error)),
+    }
+}
+
+fn to_wit_extracted(found: crawlbox_extract::Extracted) -> wit_html::Extracted {
+    let index = |i: u32| i;
+    wit_html::Extracted {
+        links: found
+            .links
+            .into_iter()
+            .map(|link| wit_html::Link {
+                url: link.url,
+                text: link.text,
+                rel: link.rel,
+            })
+            .collect(),
+        matches: found
+            .matches
+            .into_iter()
+            .map(|hits| {
+                hits.into_iter()
+                    .map(|hit| wit_html::Hit {
+                        parent: hit.parent.map(index),
+                        value: hit.value,
+                    })
+                    .collect()
+            })
+            .collect(),
+        truncated: found.truncated,
+    }
+}
+
+fn to_wit_extract_error(err: crawlbox_extract::ExtractError) -> wit_html::ExtractError {
+    use crawlbox_extract::ExtractError as E;
+    match err {
+        E::InvalidSelector(m) => wit_html::ExtractError::InvalidSelector(m),
+        E::InvalidPattern(m) => wit_html::ExtractError::InvalidPattern(m),
+        E::InvalidParent(m) => wit_html::ExtractError::InvalidParent(m),
+        E::TooLarge(m) => wit_html::ExtractError::TooLarge(m),
+        E::Timeout(m) => wit_html::ExtractError::Timeout(m),
+        E::Other(m) => wit_html::ExtractError::Other(m),
+    }
+}
+
+/// The one mapping of a plugin's extraction to the extract crate's.
+fn from_wit_extraction(what: wit_html::Extraction) -> crawlbox_extract::Extraction {
+    let wit_html::Extraction {
+        links,
+        queries,
+        keep_body,
+    } = what;
+    crawlbox_extract::Extraction {
+        links: links.map(|rule| {
+            let wit_html::LinkRule {
+                same_host,
+                allow,
+                deny,
+                skip_nofollow,
+            } = rule;
+            crawlbox_extract::LinkRule {
+                same_host,
+                allow,
+                deny,
+                skip_nofollow,
+            }
+        }),
+        queries: queries
+            .into_iter()
+            .map(|q| crawlbox_extract::Query {
+                selector: q.selector,
+                parent: q.parent,
+            })
+            .collect(),
+        keep_body,
     }
 }
 
@@ -218,8 +336,9 @@ impl TryFrom<wit::Request> for crawlbox_net::Request {
             url,
             headers,
             body,
-            timeout_ms,
+            timeout,
             text,
+            extract,
         } = req;
         let mut request = crawlbox_net::Request::new(&method, &url)?;
         for (name, value) in &headers {
@@ -228,14 +347,17 @@ impl TryFrom<wit::Request> for crawlbox_net::Request {
         if let Some(body) = body {
             request = request.body(body);
         }
-        if let Some(ms) = timeout_ms {
-            request = request.timeout(std::time::Duration::from_millis(ms.into()));
+        if let Some(ns) = timeout {
+            request = request.timeout(std::time::Duration::from_nanos(ns));
         }
         if let Some(how) = text {
             request = request.text(match how {
                 wit::TextDecoding::Detect => crawlbox_net::TextDecoding::Detect,
                 wit::TextDecoding::Charset(label) => crawlbox_net::TextDecoding::Charset(label),
             });
+        }
+        if let Some(what) = extract {
+            request = request.extract(&from_wit_extraction(what))?;
         }
         Ok(request)
     }
@@ -259,7 +381,57 @@ fn to_wit_error(err: FetchError) -> wit::FetchError {
 
 #[cfg(test)]
 mod tests {
-    use super::wit;
+    use super::{wit, wit_html};
+
+    /// An extraction as a plugin writes it, destructured: a new field does
+    /// not compile until it is set here.
+    fn to_wit_extraction(what: &crawlbox_extract::Extraction) -> wit_html::Extraction {
+        let crawlbox_extract::Extraction {
+            links,
+            queries,
+            keep_body,
+        } = what.clone();
+        wit_html::Extraction {
+            links: links.map(|rule| wit_html::LinkRule {
+                same_host: rule.same_host,
+                allow: rule.allow,
+                deny: rule.deny,
+                skip_nofollow: rule.skip_nofollow,
+            }),
+            queries: queries
+                .into_iter()
+                .map(|q| wit_html::Query {
+                    selector: q.selector,
+                    parent: q.parent,
+                })
+                .collect(),
+            keep_body,
+        }
+    }
+
+    /// A selector that does not parse fails the request at once, naming it.
+    #[test]
+    fn a_request_with_a_bad_selector_is_refused_at_the_boundary() {
+        let request = wit::Request {
+            method: "GET".into(),
+            url: "http://a.example/".into(),
+            headers: Vec::new(),
+            body: None,
+            timeout: None,
+            text: None,
+            extract: Some(wit_html::Extraction {
+                links: None,
+                queries: vec![wit_html::Query {
+                    selector: "a + b::text".into(),
+                    parent: None,
+                }],
+                keep_body: false,
+            }),
+        };
+        let err = crawlbox_net::Request::try_from(request).unwrap_err();
+        assert_eq!(err.kind, crawlbox_net::ErrorKind::InvalidRequest);
+        assert!(err.message.contains("a + b"), "{err}");
+    }
 
     /// The one WIT → net mapping keeps every field of a request.
     #[test]
@@ -273,6 +445,7 @@ mod tests {
             body,
             timeout,
             text,
+            extract,
         } = expected.clone();
         let wit_request = wit::Request {
             method: method.as_str().into(),
@@ -282,11 +455,12 @@ mod tests {
                 .map(|(name, value)| (name.as_str().into(), value.to_str().unwrap().into()))
                 .collect(),
             body: Some(body.to_vec()),
-            timeout_ms: timeout.map(|t| u32::try_from(t.as_millis()).unwrap()),
+            timeout: timeout.map(|t| u64::try_from(t.as_nanos()).unwrap()),
             text: text.map(|how| match how {
                 crawlbox_net::TextDecoding::Detect => wit::TextDecoding::Detect,
                 crawlbox_net::TextDecoding::Charset(label) => wit::TextDecoding::Charset(label),
             }),
+            extract: extract.map(|plan| to_wit_extraction(plan.spec())),
         };
         assert_eq!(
             crawlbox_net::Request::try_from(wit_request).unwrap(),
@@ -298,8 +472,9 @@ mod tests {
             url: "http://a.example/".into(),
             headers: Vec::new(),
             body: None,
-            timeout_ms: None,
+            timeout: None,
             text: Some(wit::TextDecoding::Detect),
+            extract: None,
         };
         let request = crawlbox_net::Request::try_from(detect).unwrap();
         assert_eq!(request.text, Some(crawlbox_net::TextDecoding::Detect));
@@ -316,8 +491,9 @@ mod tests {
             url: url.into(),
             headers: vec![(header.0.into(), header.1.into())],
             body: None,
-            timeout_ms: None,
+            timeout: None,
             text: None,
+            extract: None,
         };
         for (bad, why) in [
             (request("GET", "ftp://a/", ("a", "b")), "unsupported scheme"),

@@ -22,6 +22,8 @@ struct Inner {
     limits: Limits,
     written: Mutex<Written>,
     cpu_ticks: AtomicU64,
+    /// Host CPU time done for the plugin (HTML extraction), in ns.
+    host_cpu_ns: AtomicU64,
     log: PluginLog,
 }
 
@@ -44,6 +46,7 @@ impl RunShared {
                 limits: spec.limits.clone(),
                 written: Mutex::new(Written::default()),
                 cpu_ticks: AtomicU64::new(0),
+                host_cpu_ns: AtomicU64::new(0),
                 // One log budget for stdout, stderr and host.log together.
                 log: PluginLog::new(spec.plugin.name.clone(), spec.limits.log_bytes),
             }),
@@ -153,8 +156,20 @@ impl RunShared {
         }
     }
 
-    /// Charges one epoch tick of CPU time; the run's total.
+    /// Charges one epoch tick of CPU time; the run's total, in ticks, host
+    /// work done for the plugin included.
     pub(crate) fn charge_cpu_tick(&self) -> u64 {
-        self.inner.cpu_ticks.fetch_add(1, Ordering::Relaxed) + 1
+        let ticks = self.inner.cpu_ticks.fetch_add(1, Ordering::Relaxed) + 1;
+        let tick_ns = u64::try_from(crate::engine::EPOCH_TICK.as_nanos()).unwrap_or(u64::MAX);
+        ticks + self.inner.host_cpu_ns.load(Ordering::Relaxed) / tick_ns.max(1)
+    }
+
+    /// Charges host CPU time spent for the plugin (parsing its pages) to the
+    /// run's CPU budget, which the next epoch tick checks.
+    pub(crate) fn charge_host_cpu(&self, spent: std::time::Duration) {
+        let ns = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
+        if ns > 0 {
+            self.inner.host_cpu_ns.fetch_add(ns, Ordering::Relaxed);
+        }
     }
 }

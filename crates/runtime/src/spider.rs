@@ -28,17 +28,35 @@ use crate::{Outcome, RunSpec, Runtime};
 /// it: [`Yielded::admit`] makes it a [`Follow`].
 #[derive(Debug)]
 pub struct Yielded {
-    request: wit::Request,
+    request: Pending,
     /// Data for the `parse` of its page.
     pub meta: String,
     /// Higher first (`none`: 0).
     pub priority: i32,
 }
 
+/// A yielded request: as the spider wrote it, or, for a link the host
+/// extracted and the spider followed with `follow-links`, built from the
+/// follow's template already.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the large one is the common one; the other is boxed"
+)]
+enum Pending {
+    Wit(wit::Request),
+    /// Boxed: a page may yield 10,000 follows, and most are of the other
+    /// kind (held as the spider wrote them until admitted).
+    Link(Box<(Result<Request, FetchError>, String)>),
+}
+
 impl Yielded {
-    /// The URL as the spider wrote it.
+    /// The URL as the spider wrote it (or the host extracted it).
     pub fn url(&self) -> &str {
-        &self.request.url
+        match &self.request {
+            Pending::Wit(request) => &request.url,
+            Pending::Link(link) => &link.1,
+        }
     }
 }
 
@@ -161,7 +179,7 @@ impl Spider {
             Ok(Ok(requests)) => Ok(requests
                 .into_iter()
                 .map(|request| Yielded {
-                    request,
+                    request: Pending::Wit(request),
                     meta: String::new(),
                     priority: 0,
                 })
@@ -181,8 +199,16 @@ impl Spider {
         meta: &str,
     ) -> Result<Result<Parsed, String>, Outcome> {
         let plugin = &*self.spec.plugin.name;
+        // The links the host extracted, kept for a `follow-links`.
+        let mut links: Vec<String> = Vec::new();
         let response = match fetched {
-            Ok(response) => to_wit_response(response),
+            Ok(response) => {
+                if let Some(Ok(found)) = &response.extracted {
+                    links = found.links.iter().map(|link| link.url.clone()).collect();
+                }
+                self.shared.charge_host_cpu(response.extract_time);
+                to_wit_response(response)
+            }
             Err(err) => {
                 let text = format!("{url}: {err}");
                 tracing::warn!(target: "plugin", plugin, "{}", escape_untrusted(&text));
@@ -194,18 +220,24 @@ impl Spider {
             .call_parse(&mut self.store, &response, meta)
             .await
         {
-            Ok(Ok(output)) => Ok(Ok(Parsed {
-                items: valid_items(plugin, url, output.items),
-                follows: output
+            Ok(Ok(output)) => {
+                let mut follows: Vec<Yielded> = output
                     .follow
                     .into_iter()
                     .map(|follow| Yielded {
-                        request: follow.request,
+                        request: Pending::Wit(follow.request),
                         meta: follow.meta,
                         priority: follow.priority.unwrap_or(0),
                     })
-                    .collect(),
-            })),
+                    .collect();
+                if let Some(template) = output.follow_links {
+                    follows_of_links(template, links, &mut follows);
+                }
+                Ok(Ok(Parsed {
+                    items: valid_items(plugin, url, output.items),
+                    follows,
+                }))
+            }
             Ok(Err(message)) => {
                 let text = format!("parse {url}: {message}");
                 tracing::warn!(target: "plugin", plugin, "{}", escape_untrusted(&text));
@@ -259,7 +291,11 @@ impl Yielded {
     /// the policy of `session` denies it (counted in the session's stats;
     /// logged at debug level).
     pub fn admit(self, session: &Session) -> Option<Follow> {
-        let request = match Request::try_from(self.request) {
+        let built = match self.request {
+            Pending::Wit(request) => Request::try_from(request),
+            Pending::Link(link) => link.0,
+        };
+        let request = match built {
             Ok(request) => request,
             Err(err) => {
                 let text = err.to_string();
@@ -278,6 +314,35 @@ impl Yielded {
             meta: self.meta,
             priority: self.priority,
         })
+    }
+}
+
+/// A `follow-links`: each extracted link as a copy of the template, which
+/// is checked once, not once per link.
+fn follows_of_links(
+    template: bindings::crawlbox::plugin::spider_types::Follow,
+    links: Vec<String>,
+    follows: &mut Vec<Yielded>,
+) {
+    let priority = template.priority.unwrap_or(0);
+    // The template's URL is replaced by each link's: check the rest.
+    let mut request = template.request;
+    request.url = "http://template.invalid/".into();
+    let built = Request::try_from(request);
+    follows.reserve(links.len());
+    for link in links {
+        let request = match &built {
+            Ok(template) => Request::new(template.method.as_str(), &link).map(|request| Request {
+                url: request.url,
+                ..template.clone()
+            }),
+            Err(err) => Err(err.clone()),
+        };
+        follows.push(Yielded {
+            request: Pending::Link(Box::new((request, link))),
+            meta: template.meta.clone(),
+            priority,
+        });
     }
 }
 

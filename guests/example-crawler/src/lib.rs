@@ -1,18 +1,23 @@
-//! crawlbox's example plugin: a same-site crawler over one `fetch-queue`.
+//! crawlbox's example plugin: a same-site crawler over one `fetch-queue`,
+//! with the host parsing the pages.
 //!
 //! Input: `{"start": ["http://host/"], "max_pages": 100, "batch": 32}`.
 //! From the start URLs it fetches pages through a `fetch-queue` (the host
 //! runs them concurrently under its caps and hands each back as it
-//! completes), parses the HTML, pushes the links that stay on a start URL's
-//! host onto the same queue, and emits one record per page:
+//! completes). Each request asks the host to extract the page's title and
+//! its same-host links, natively and on threads of its own, so the plugin
+//! never receives the HTML. It pushes the links it has not seen onto the
+//! same queue and emits one record per page:
 //! `{"url", "status", "title", "links"}` (or `{"url", "error"}`).
+//!
+//! `example-crawler-guest-parse` is the same crawl parsing inside the guest.
 
 use std::collections::HashSet;
 
-use crawlbox_guest::{FetchQueue, Plugin, Request, Result, bail, emit, info};
-use scraper::{Html, Selector};
+use crawlbox_guest::{
+    Extract, FetchQueue, LinkRule, Plugin, Query, Request, Result, bail, emit, info, warn,
+};
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +44,7 @@ fn default_batch() -> usize {
 struct Page<'a> {
     url: &'a str,
     status: u16,
-    title: Option<String>,
+    title: Option<&'a str>,
     links: usize,
 }
 
@@ -59,37 +64,42 @@ impl Plugin for Crawler {
             bail!("input.start is empty: give at least one URL to start from");
         }
         let batch = u32::try_from(input.batch.max(1)).unwrap_or(u32::MAX);
+        let mut what = Extract::new().links(LinkRule {
+            same_host: true,
+            ..LinkRule::default()
+        });
+        let title = what.css("title::text");
         let mut frontier = Frontier {
             queue: FetchQueue::with_batch(batch),
             urls: Vec::new(),
             seen: HashSet::new(),
-            hosts: HashSet::new(),
+            what,
+            max_pages: input.max_pages,
         };
         for start in &input.start {
-            let url = Url::parse(start)?;
-            frontier
-                .hosts
-                .insert(url.host_str().unwrap_or_default().to_owned());
-            frontier.push(url, input.max_pages);
+            // As the host writes the links it extracts (`http://a` is
+            // `http://a/`), so that the start page is not fetched twice.
+            let mut url = url::Url::parse(start)
+                .map_err(|e| crawlbox_guest::anyhow!("invalid start URL {start:?}: {e}"))?;
+            url.set_fragment(None);
+            frontier.push(url.as_str());
         }
         let mut crawled = 0;
         while let Some((ticket, result)) = frontier.queue.next() {
             crawled += 1;
             match result {
-                Ok(resp) => {
-                    let (title, links) = if is_html(resp.header("content-type")) {
-                        parse(&resp.text(), &resp.url)
-                    } else {
-                        (None, Vec::new())
-                    };
+                Ok(page) => {
+                    if let Some(Err(err)) = page.extracted() {
+                        warn!("{}: nothing extracted: {}", page.url, err.message());
+                    }
                     emit(&Page {
-                        url: &resp.url,
-                        status: resp.status,
-                        title,
-                        links: links.len(),
+                        url: &page.url,
+                        status: page.status,
+                        title: first_text(title, &page),
+                        links: page.links().len(),
                     })?;
-                    for link in links {
-                        frontier.push(link, input.max_pages);
+                    for link in page.links() {
+                        frontier.push(&link.url);
                     }
                 }
                 Err(err) => emit(&Failure {
@@ -109,29 +119,33 @@ impl Plugin for Crawler {
 
 crawlbox_guest::export_plugin!(Crawler);
 
-/// URLs to visit, each at most once, in the order found.
+/// The page's title, trimmed, if it has a non-empty one.
+fn first_text(query: Query, page: &crawlbox_guest::Response) -> Option<&str> {
+    query.first(page).map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// URLs to visit, each at most once, in the order found. The host's link
+/// rule keeps the crawl on each page's own host; its links come resolved,
+/// without fragments, so a string is a URL's identity here.
 struct Frontier {
     /// Requests in flight or waiting, ticket by ticket.
     queue: FetchQueue,
     /// The URL of each ticket.
     urls: Vec<String>,
     seen: HashSet<String>,
-    /// Hosts the crawl stays on.
-    hosts: HashSet<String>,
+    what: Extract,
+    max_pages: usize,
 }
 
 impl Frontier {
-    fn push(&mut self, mut url: Url, max_pages: usize) {
-        url.set_fragment(None);
-        let same_site = url.host_str().is_some_and(|h| self.hosts.contains(h));
-        if self.seen.len() >= max_pages || !matches!(url.scheme(), "http" | "https") || !same_site {
+    fn push(&mut self, url: &str) {
+        if self.seen.len() >= self.max_pages || self.seen.contains(url) {
             return;
         }
-        if self.seen.insert(url.as_str().to_owned()) {
-            let ticket = self.queue.push(Request::get(url.as_str()));
-            debug_assert_eq!(ticket as usize, self.urls.len());
-            self.urls.push(url.into());
-        }
+        self.seen.insert(url.to_owned());
+        let ticket = self.queue.push(Request::get(url).extract(&self.what));
+        debug_assert_eq!(ticket as usize, self.urls.len());
+        self.urls.push(url.to_owned());
     }
 
     fn url(&self, ticket: u64) -> &str {
@@ -140,30 +154,4 @@ impl Frontier {
             .and_then(|i| self.urls.get(i))
             .map_or("", String::as_str)
     }
-}
-
-fn is_html(content_type: Option<&str>) -> bool {
-    content_type.is_none_or(|ct| ct.contains("html"))
-}
-
-/// The page's title and the absolute URLs of its links.
-fn parse(html: &str, base: &str) -> (Option<String>, Vec<Url>) {
-    let doc = Html::parse_document(html);
-    let title_sel = Selector::parse("title").expect("valid selector");
-    let link_sel = Selector::parse("a[href]").expect("valid selector");
-    let title = doc
-        .select(&title_sel)
-        .next()
-        .map(|t| t.text().collect::<String>().trim().to_owned())
-        .filter(|t| !t.is_empty());
-    let base = Url::parse(base).ok();
-    let links = doc
-        .select(&link_sel)
-        .filter_map(|a| a.value().attr("href"))
-        .filter_map(|href| match &base {
-            Some(base) => base.join(href).ok(),
-            None => Url::parse(href).ok(),
-        })
-        .collect();
-    (title, links)
 }

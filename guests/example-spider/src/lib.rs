@@ -1,15 +1,16 @@
 //! crawlbox's example spider: the same crawl as `example-crawler`, in the
 //! `crawlbox:plugin/spider` world. The host owns the frontier (dedup,
-//! order, page and depth limits, resuming after a crash); the spider only
-//! says where to start and what a page yields.
+//! order, page and depth limits, resuming after a crash) and parses each
+//! page; the spider only says where to start and what a page yields.
 //!
 //! Input: `{"start": ["http://host/"]}`. Each page yields one item
-//! `{"url", "status", "title", "links"}` and follows its links on the start
-//! URLs' hosts. The hosts travel in `meta`.
+//! `{"url", "status", "title", "links"}` and follows its links on the
+//! page's own host. Every request asks the host to extract the title and
+//! the same-host links, without the body; the follows are one
+//! `follow-links` (the host follows the links it extracted), so a page
+//! costs the spider one small call.
 
-use scraper::{Html, Selector};
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 mod bindings {
     #![allow(clippy::too_many_arguments, clippy::crate_in_macro_def)] // generated code
@@ -24,9 +25,8 @@ mod bindings {
 
 use bindings::Guest;
 use bindings::crawlbox::plugin::host::{Request, Response};
-use bindings::crawlbox::plugin::spider_types::ParseOutput;
-
-use bindings::crawlbox::plugin::spider_types::Follow;
+use bindings::crawlbox::plugin::html::{Extraction, LinkRule, Query};
+use bindings::crawlbox::plugin::spider_types::{Follow, ParseOutput};
 
 #[derive(Deserialize)]
 struct Input {
@@ -37,7 +37,7 @@ struct Input {
 struct Page<'a> {
     url: &'a str,
     status: u16,
-    title: Option<String>,
+    title: Option<&'a str>,
     links: usize,
 }
 
@@ -53,63 +53,60 @@ impl Guest for Spider {
         Ok(input.start.into_iter().map(get).collect())
     }
 
-    fn parse(resp: Response, meta: String) -> Result<ParseOutput, String> {
-        // The start pages carry no meta: their own host is the site.
-        let hosts: Vec<String> = if meta.is_empty() {
-            Url::parse(&resp.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .into_iter()
-                .collect()
-        } else {
-            serde_json::from_str(&meta).map_err(|e| format!("bad meta {meta}: {e}"))?
+    fn parse(resp: Response, _meta: String) -> Result<ParseOutput, String> {
+        let (title, links) = match &resp.extracted {
+            Some(Ok(found)) => (
+                found
+                    .matches
+                    .first()
+                    .and_then(|hits| hits.first())
+                    .map(|hit| hit.value.trim())
+                    .filter(|title| !title.is_empty()),
+                found.links.len(),
+            ),
+            _ => (None, 0),
         };
-        let html = String::from_utf8_lossy(&resp.body);
-        let doc = Html::parse_document(&html);
-        let title = doc
-            .select(&Selector::parse("title").expect("valid selector"))
-            .next()
-            .map(|t| t.text().collect::<String>().trim().to_owned())
-            .filter(|t| !t.is_empty());
-        let base = Url::parse(&resp.url).map_err(|e| e.to_string())?;
-        let links: Vec<Url> = doc
-            .select(&Selector::parse("a[href]").expect("valid selector"))
-            .filter_map(|a| a.value().attr("href"))
-            .filter_map(|href| base.join(href).ok())
-            .collect();
         let item = serde_json::to_string(&Page {
             url: &resp.url,
             status: resp.status,
             title,
-            links: links.len(),
+            links,
         })
         .map_err(|e| e.to_string())?;
-        let meta = serde_json::to_string(&hosts).map_err(|e| e.to_string())?;
-        let follow = links
-            .into_iter()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .filter(|u| u.host_str().is_some_and(|h| hosts.iter().any(|k| k == h)))
-            .map(|u| Follow {
-                request: get(u.into()),
-                meta: meta.clone(),
-                priority: None,
-            })
-            .collect();
         Ok(ParseOutput {
             items: vec![item],
-            follow,
+            follow: Vec::new(),
+            follow_links: Some(Follow {
+                request: get(String::new()),
+                meta: String::new(),
+                priority: None,
+            }),
         })
     }
 }
 
+/// A GET that has the host extract the title and the same-host links.
 fn get(url: String) -> Request {
     Request {
         method: "GET".into(),
         url,
         headers: Vec::new(),
         body: None,
-        timeout_ms: None,
+        timeout: None,
         text: None,
+        extract: Some(Extraction {
+            links: Some(LinkRule {
+                same_host: true,
+                allow: Vec::new(),
+                deny: Vec::new(),
+                skip_nofollow: false,
+            }),
+            queries: vec![Query {
+                selector: "title::text".into(),
+                parent: None,
+            }],
+            keep_body: false,
+        }),
     }
 }
 

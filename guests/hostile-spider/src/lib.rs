@@ -50,6 +50,7 @@ mod bindings {
 
 use bindings::Guest;
 use bindings::crawlbox::plugin::host::{Request, Response, TextDecoding};
+use bindings::crawlbox::plugin::html::{Extraction, LinkRule, Query as HtmlQuery};
 use bindings::crawlbox::plugin::spider_types::{Follow, ParseOutput};
 
 #[derive(Deserialize, Clone)]
@@ -89,6 +90,7 @@ impl Guest for Spider {
                 let count = input.count.unwrap_or(3000);
                 let filler = "i".repeat(input.bytes.unwrap_or(10_000));
                 ParseOutput {
+                    follow_links: None,
                     items: (0..count)
                         .map(|n| serde_json::json!({ "n": n, "filler": filler }).to_string())
                         .collect(),
@@ -96,6 +98,7 @@ impl Guest for Spider {
                 }
             }
             "follows" => ParseOutput {
+                follow_links: None,
                 items: vec![page],
                 follow: (0..input.count.unwrap_or(200_000))
                     .map(|n| follow(format!("{base}?p={tag}&n={n}"), String::new()))
@@ -104,6 +107,7 @@ impl Guest for Spider {
             "meta" => {
                 let meta = "m".repeat(input.bytes.unwrap_or(1 << 20));
                 ParseOutput {
+                    follow_links: None,
                     items: vec![page],
                     follow: (0..input.count.unwrap_or(100))
                         .map(|n| follow(format!("{base}?m={tag}&n={n}"), meta.clone()))
@@ -112,8 +116,9 @@ impl Guest for Spider {
             }
             "slow-follow" => {
                 let mut request = get(input.follow.clone().ok_or("slow-follow needs `follow`")?);
-                request.timeout_ms = Some(u32::try_from(input.count.unwrap_or(100)).unwrap_or(100));
+                request.timeout = Some(input.count.unwrap_or(100) as u64 * 1_000_000);
                 ParseOutput {
+                    follow_links: None,
                     items: vec![page],
                     follow: if resp.url == input.url {
                         vec![Follow {
@@ -129,7 +134,7 @@ impl Guest for Spider {
             "parallel" => {
                 let from = now_us();
                 std::thread::sleep(std::time::Duration::from_millis(
-                    input.bytes.unwrap_or(100) as u64,
+                    input.bytes.unwrap_or(100) as u64
                 ));
                 let item = serde_json::json!({
                     "page": resp.url,
@@ -139,6 +144,7 @@ impl Guest for Spider {
                 })
                 .to_string();
                 ParseOutput {
+                    follow_links: None,
                     items: vec![item],
                     follow: if resp.url == input.url {
                         (0..input.count.unwrap_or(20))
@@ -152,6 +158,7 @@ impl Guest for Spider {
             "every-field" if resp.url == input.url => {
                 let url = input.follow.clone().ok_or("every-field needs `follow`")?;
                 ParseOutput {
+                    follow_links: None,
                     items: vec![page],
                     follow: vec![Follow {
                         request: Request {
@@ -159,8 +166,21 @@ impl Guest for Spider {
                             url,
                             headers: vec![("x-kept".into(), "yes".into())],
                             body: Some(b"kept=1".to_vec()),
-                            timeout_ms: Some(30_000),
+                            timeout: Some(30_000_000_000),
                             text: Some(TextDecoding::Charset("utf-8".into())),
+                            extract: Some(Extraction {
+                                links: Some(LinkRule {
+                                    same_host: true,
+                                    allow: vec!["kept".into()],
+                                    deny: vec!["dropped".into()],
+                                    skip_nofollow: true,
+                                }),
+                                queries: vec![HtmlQuery {
+                                    selector: "title::text".into(),
+                                    parent: None,
+                                }],
+                                keep_body: true,
+                            }),
                         },
                         meta: "kept-meta".into(),
                         priority: Some(7),
@@ -168,12 +188,14 @@ impl Guest for Spider {
                 }
             }
             "every-field" => ParseOutput {
+                follow_links: None,
                 items: vec![
                     serde_json::json!({
                         "page": resp.url,
                         "meta": meta,
                         "body": String::from_utf8_lossy(&resp.body),
                         "encoding": resp.text.as_ref().map(|t| t.encoding.clone()),
+                        "extracted": resp.extracted.is_some(),
                     })
                     .to_string(),
                 ],
@@ -218,8 +240,9 @@ fn get(url: String) -> Request {
         url,
         headers: Vec::new(),
         body: None,
-        timeout_ms: None,
+        timeout: None,
         text: None,
+        extract: None,
     }
 }
 
