@@ -178,7 +178,10 @@ def crawlers(workdir):
     with open(warm, "w") as f:
         json.dump({"start": [URL], "max_pages": 1}, f)
     wasm = {
-X: os.path.join(GUESTS, "wasm32-wasip2/release/example_spider.wasm"),
+        "example-crawler": os.path.join(GUESTS, "wasm32-wasip2/release/example_crawler.wasm"),
+        "example-crawler-guest-parse": os.path.join(
+            GUESTS, "wasm32-wasip2/release/example_crawler_guest_parse.wasm"),
+        "example-spider": os.path.join(GUESTS, "wasm32-wasip2/release/example_spider.wasm"),
         "python-example": os.path.join(GUESTS, "components/python_example.wasm"),
         "js-example": os.path.join(GUESTS, "components/js_example.wasm"),
     }

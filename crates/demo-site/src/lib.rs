@@ -412,6 +412,14 @@ async fn route_with(
             _ => status(StatusCode::NOT_FOUND),
         },
         ["small"] => text(SMALL.repeat(16)),
+        // A hostile page: `n` elements nested, none closed (at most 1M).
+        ["deep", n] => match n.parse::<usize>() {
+            Ok(n) if n <= 1_000_000 => html(format!(
+                "<!doctype html><title>deep</title>{}x",
+                "<div class=a><span>".repeat(n)
+            )),
+            _ => status(StatusCode::BAD_REQUEST),
+        },
         ["bytes", n] => match n.parse::<u64>() {
             Ok(n) => bytes(n),
             Err(_) => status(StatusCode::BAD_REQUEST),

@@ -64,7 +64,7 @@ mod spec;
 use std::time::Duration;
 
 pub use page::{Extracted, Hit, Link, MAX_LINK_TEXT};
-pub use pool::Extractor;
+pub use pool::{Extractor, Tenant};
 pub use spec::{Extraction, LinkRule, MAX_PATTERN_BYTES, MAX_QUERIES, MAX_SPEC_BYTES, Plan, Query};
 
 /// What one page may cost the host, whatever the plugin asks for.

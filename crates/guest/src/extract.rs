@@ -191,6 +191,18 @@ impl Response {
 }
 
 impl ExtractError {
+    /// The kind of failure, e.g. `"invalid-selector"` (the WIT case name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExtractError::InvalidSelector(_) => "invalid-selector",
+            ExtractError::InvalidPattern(_) => "invalid-pattern",
+            ExtractError::InvalidParent(_) => "invalid-parent",
+            ExtractError::TooLarge(_) => "too-large",
+            ExtractError::Timeout(_) => "timeout",
+            ExtractError::Other(_) => "other",
+        }
+    }
+
     /// The host's description of what failed.
     pub fn message(&self) -> &str {
         match self {

@@ -225,6 +225,7 @@ impl Client {
             ),
             config: Arc::new(config),
             stats: Arc::new(Stats::default()),
+            extract_tenant: self.inner.extractor.tenant(),
         }
     }
 }
@@ -242,6 +243,8 @@ pub struct Session {
     buffered: Arc<ByteBudget>,
     /// While more than one session lives, none takes the whole global cap.
     _member: Arc<crate::fair::Member>,
+    /// This session's turn on the client's extraction threads.
+    extract_tenant: crawlbox_extract::Tenant,
 }
 
 /// Redirect bodies up to this size are read so the connection can be reused.
@@ -262,7 +265,9 @@ impl Session {
             .client
             .inner
             .extractor
-            .run(move || plan.extract(&html, &url, &limits))
+            .run(&self.extract_tenant, move || {
+                plan.extract(&html, &url, &limits)
+            })
             .await?;
         result.map(|found| (found, took))
     }
@@ -554,7 +559,13 @@ impl Session {
                         .map_or("", |text| text.text.as_str());
                     (plan.extract(html, &url, &limits), given)
                 };
-                match self.client.inner.extractor.run(job).await {
+                match self
+                    .client
+                    .inner
+                    .extractor
+                    .run(&self.extract_tenant, job)
+                    .await
+                {
                     Ok(((extracted, given), took)) => {
                         response.text = given;
                         response.extract_time = took;

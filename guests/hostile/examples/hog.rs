@@ -11,12 +11,18 @@
 //!   and holds the responses without reading or dropping their bodies:
 //!   their slots and connections must not stay taken.
 //!
+//! * `extract`: has the host extract, from N × URL (a hostile page), with
+//!   queries made to be slow on it, through a `fetch-queue`: the host's
+//!   work must be bounded per page and charged to this plugin's CPU budget
+//!   (it spends next to none itself); emits how each page's extraction
+//!   ended.
+//!
 //! Each emits `{"before": ATTACK}` first and a summary record after holding
 //! for `hold_ms`.
 use std::collections::BTreeMap;
 
 use crawlbox_guest::bindings::crawlbox::plugin::host::FetchQueue;
-use crawlbox_guest::{Plugin, Request, Result, bail, emit, fetch_all};
+use crawlbox_guest::{Extract, LinkRule, Plugin, Request, Result, bail, emit, fetch_all};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -86,6 +92,30 @@ impl Plugin for Hog {
                 hold(input.hold_ms);
                 emit(&json!({ "held": statuses }))?;
                 drop(held);
+            }
+            "extract" => {
+                let mut what = Extract::new().links(LinkRule::default());
+                let outer = what.css("div.a span::text");
+                what.css_in(outer, "div span div::outer-html");
+                what.css("div div div div:not(.b) span::text");
+                let mut queue = crawlbox_guest::FetchQueue::new();
+                for url in &urls {
+                    queue.push(Request::get(url).extract(&what));
+                }
+                let mut ended = BTreeMap::<String, u64>::new();
+                for (_, result) in queue {
+                    let how = match result {
+                        Ok(page) => match page.extracted() {
+                            Some(Ok(found)) if found.truncated => "truncated".to_owned(),
+                            Some(Ok(_)) => "ok".to_owned(),
+                            Some(Err(err)) => err.kind().to_owned(),
+                            None => "none".to_owned(),
+                        },
+                        Err(err) => err.kind().to_owned(),
+                    };
+                    *ended.entry(how).or_default() += 1;
+                }
+                emit(&json!({ "ended": ended }))?;
             }
             other => bail!("unknown attack {other:?}"),
         }
