@@ -230,3 +230,23 @@ fn compiled_plugins_are_cached_and_a_corrupt_entry_is_rebuilt() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--no-cache"), "{}", run.stderr);
 }
+
+/// The JavaScript example crawls 2,000 pages of 50 KB with 200+ links each
+/// within the default 256 MiB memory limit. It used to run out after some
+/// 800 pages: StarlingMonkey's GC never ran between host calls, and every
+/// body was copied into JS memory; with the host extracting, only the
+/// links cross, and memory stays flat.
+#[test]
+fn javascript_crawler_crawls_2000_pages_of_50_kb_in_its_default_memory() {
+    let site = Site::start(crawlbox_demo_site::SiteConfig {
+        pages: 2_000,
+        page_bytes: 50_000,
+        ..Default::default()
+    })
+    .unwrap();
+    let run = run_with_site(&site, JS_EXAMPLE, &crawl_input(&site, 2_000, 32), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 2_000, "{}", run.stderr);
+    assert!(run.records.iter().all(|r| r["status"] == 200));
+    assert_eq!(site.counters().requests(), 2_000);
+}

@@ -51,6 +51,10 @@ pub struct SiteConfig {
     /// What `/robots.txt` serves; `None`: 404 (no robots.txt, so
     /// everything is allowed). Default: `None`.
     pub robots_txt: Option<&'static str>,
+    /// Pad each `/page/{n}` to about this many bytes, as real pages are,
+    /// with paragraphs and 200 more links into the site; 0: none.
+    /// Default: 0.
+    pub page_bytes: usize,
 }
 
 impl Default for SiteConfig {
@@ -59,6 +63,7 @@ impl Default for SiteConfig {
             pages: 300,
             page_delay: Duration::ZERO,
             robots_txt: None,
+            page_bytes: 0,
         }
     }
 }
@@ -407,7 +412,7 @@ async fn route_with(
                 if !config.page_delay.is_zero() {
                     tokio::time::sleep(config.page_delay).await;
                 }
-                html(page(n, config.pages))
+                html(padded_page(n, config.pages, config.page_bytes))
             }
             _ => status(StatusCode::NOT_FOUND),
         },
@@ -638,6 +643,26 @@ pub fn links_of(n: usize, pages: usize) -> Vec<usize> {
     ];
     links.dedup();
     links
+}
+
+/// Page `n`, padded to about `bytes` (see [`SiteConfig::page_bytes`]).
+pub fn padded_page(n: usize, pages: usize, bytes: usize) -> String {
+    let mut html = page(n, pages);
+    if bytes == 0 {
+        return html;
+    }
+    let mut filler = String::with_capacity(bytes);
+    for k in 0..200 {
+        filler.push_str(&format!(
+            "<p>Section {k} of page {n}, <a href=\"/page/{}\">see also</a>.</p>\n",
+            (n + 7 * k + 11) % pages
+        ));
+    }
+    while filler.len() < bytes.saturating_sub(html.len()) {
+        filler.push_str("<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>\n");
+    }
+    html.insert_str(html.len() - "</body></html>\n".len(), &filler);
+    html
 }
 
 /// The HTML of page `n`.
