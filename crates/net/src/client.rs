@@ -20,7 +20,7 @@ use crate::politeness::later;
 use crate::pool::{Conn, ConnCounters, HostKey, Pool, Tenant};
 use crate::request::{check_headers, parse_url};
 use crate::robots::{MAX_ROBOTS_REDIRECTS, RobotsCache, RobotsFailure};
-use crate::text::{TextDecoding, decode_text};
+use crate::text::decode_text;
 use crate::{
     ClientConfig, ConfigError, EgressPolicy, ErrorKind, FetchError, Request, Response, Stats,
     TimeoutKind,
@@ -549,15 +549,13 @@ impl Session {
                 let given = response.text.take();
                 let limits = self.client.inner.config.extract_limits.clone();
                 let job = move || {
-                    let decoded = match &given {
-                        Some(_) => None,
-                        None => decode_text(&TextDecoding::Detect, &headers, &body).ok(),
+                    let html = match &given {
+                        Some(text) => std::borrow::Cow::Borrowed(text.text.as_str()),
+                        None => crate::text::detected_text(&headers, &body),
                     };
-                    let html = given
-                        .as_ref()
-                        .or(decoded.as_ref())
-                        .map_or("", |text| text.text.as_str());
-                    (plan.extract(html, &url, &limits), given)
+                    let extracted = plan.extract(&html, &url, &limits);
+                    drop(html);
+                    (extracted, given)
                 };
                 match self
                     .client

@@ -78,6 +78,13 @@ pub fn decode_text(
     })
 }
 
+/// `body` as text, its encoding detected as [`TextDecoding::Detect`]
+/// does, borrowed when it is UTF-8 already (most pages): what extraction
+/// parses, without a copy of the page.
+pub(crate) fn detected_text<'a>(headers: &HeaderMap, body: &'a [u8]) -> std::borrow::Cow<'a, str> {
+    detect(headers, body).decode(body).0
+}
+
 fn detect(headers: &HeaderMap, body: &[u8]) -> &'static Encoding {
     if let Some((encoding, _)) = Encoding::for_bom(body) {
         return encoding;
