@@ -63,6 +63,18 @@ fn report_text(report: &RunReport) -> String {
     };
     let _ = writeln!(out, "  responses          {responses}");
     let _ = writeln!(out, "  bytes received     {}", human_bytes(s.bytes));
+    if s.extracted > 0 {
+        let failed = match s.extract_failures {
+            0 => String::new(),
+            n => format!(", {n} failed"),
+        };
+        let _ = writeln!(
+            out,
+            "  extracted          {} pages on the host ({:.2}s of its threads){failed}",
+            s.extracted,
+            s.extract_time.as_secs_f64()
+        );
+    }
     let errors = if s.errors.is_empty() {
         "none".to_owned()
     } else {

@@ -32,9 +32,15 @@ fn example_crawler_emits_one_record_per_page() {
         assert!(record["title"].as_str().unwrap().starts_with("Page "));
         assert_eq!(record["links"], same_host_links(record, 300), "{record}");
     }
-    // The summary on stderr, Scrapy-style.
+    // The summary on stderr, Scrapy-style, with the host's work for it.
     assert!(
         run.stderr.contains("example-crawler completed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("extracted          300 pages on the host ("),
         "{}",
         run.stderr
     );

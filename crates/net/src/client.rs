@@ -269,6 +269,7 @@ impl Session {
                 plan.extract(&html, &url, &limits)
             })
             .await?;
+        self.stats.extracted(result.is_ok(), took);
         result.map(|found| (found, took))
     }
 
@@ -579,6 +580,8 @@ impl Session {
             response.body = Bytes::new();
             response.text = None;
         }
+        self.stats
+            .extracted(extracted.is_ok(), response.extract_time);
         let size = extracted.as_ref().map_or(0, |found| found.size());
         let held = (response.body.len() + response.text.as_ref().map_or(0, |t| t.text.len()) + size)
             as u64;

@@ -23,6 +23,11 @@ pub struct Stats {
     robots: AtomicU64,
     /// Time to the end of the response body, in microseconds.
     latency: Mutex<Histogram<u64>>,
+    /// Pages the host extracted from, those that failed, and the time
+    /// its extraction threads spent on them (ns).
+    extracted: AtomicU64,
+    extract_failed: AtomicU64,
+    extract_ns: AtomicU64,
 }
 
 impl Default for Stats {
@@ -35,6 +40,9 @@ impl Default for Stats {
             errors: Default::default(),
             responses: Mutex::new(BTreeMap::new()),
             robots: AtomicU64::new(0),
+            extracted: AtomicU64::new(0),
+            extract_failed: AtomicU64::new(0),
+            extract_ns: AtomicU64::new(0),
             // 1 µs to 1 hour at 3 significant digits; larger values saturate.
             latency: Mutex::new(
                 Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
@@ -62,6 +70,15 @@ pub struct StatsSnapshot {
     pub errors: BTreeMap<ErrorKind, u64>,
     /// Latency of completed responses.
     pub latency: LatencySummary,
+    /// Pages the host extracted from for the plugin (requests with an
+    /// extraction, and `html.parse` calls).
+    pub extracted: u64,
+    /// Of those, the ones whose extraction failed (too large, timed out,
+    /// not HTML).
+    pub extract_failures: u64,
+    /// Time the host's extraction threads spent on them, charged to the
+    /// plugin's CPU budget.
+    pub extract_time: Duration,
 }
 
 impl StatsSnapshot {
@@ -111,6 +128,16 @@ impl Stats {
             self.in_flight.fetch_add(1, Ordering::Relaxed);
         }
         counted
+    }
+
+    /// Counts a page extracted (or not) in `took`.
+    pub(crate) fn extracted(&self, ok: bool, took: Duration) {
+        self.extracted.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.extract_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.extract_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     pub(crate) fn retried(&self) {
@@ -179,6 +206,9 @@ impl Stats {
             robots_responses: self.robots.load(Ordering::Relaxed),
             responses: self.responses.lock().expect("stats lock").clone(),
             bytes: self.bytes.load(Ordering::Relaxed),
+            extracted: self.extracted.load(Ordering::Relaxed),
+            extract_failures: self.extract_failed.load(Ordering::Relaxed),
+            extract_time: Duration::from_nanos(self.extract_ns.load(Ordering::Relaxed)),
             errors,
             latency,
         }

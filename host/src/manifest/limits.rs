@@ -93,8 +93,8 @@ pub struct LimitsSection {
 
     #[arg(long = "cpu-limit", value_parser = parse_duration, value_name = "DURATION",
         help = with_default(
-            "CPU time the plugin may spend running its own code; waiting on responses does \
-             not count",
+            "CPU time the plugin may spend running its own code, plus the host's HTML \
+             extraction done for it; waiting on responses does not count",
             format_duration(Limits::DEFAULT_CPU_TIME),
         ))]
     #[serde(default, deserialize_with = "de_duration")]
