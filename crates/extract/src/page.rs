@@ -111,12 +111,15 @@ impl Plan {
         };
         let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
         let over = |state: &Rc<RefCell<State>>| state.borrow().stop;
+        // A handler that stopped on the clock makes lol-html fail too.
+        let failed =
+            |state: &Rc<RefCell<State>>, err: lol_html::errors::RewritingError| match over(state) {
+                Some(Stop::Timeout) => timeout(url, limits.max_time),
+                _ => other(url, &err),
+            };
         for chunk in html.as_bytes().chunks(CHUNK) {
             if let Err(err) = rewriter.write(chunk) {
-                return Err(match over(&state) {
-                    Some(Stop::Timeout) => timeout(url, limits.max_time),
-                    _ => other(url, &err),
-                });
+                return Err(failed(&state, err));
             }
             if started.elapsed() > limits.max_time {
                 return Err(timeout(url, limits.max_time));
@@ -130,10 +133,7 @@ impl Plan {
             Some(Stop::Output) => drop(rewriter),
             None => {
                 if let Err(err) = rewriter.end() {
-                    return Err(match over(&state) {
-                        Some(Stop::Timeout) => timeout(url, limits.max_time),
-                        _ => other(url, &err),
-                    });
+                    return Err(failed(&state, err));
                 }
             }
         }
@@ -504,7 +504,7 @@ fn link_handlers(state: &Rc<RefCell<State>>, filter: &LinkFilter, handlers: &mut
                 };
                 let piece = chunk.as_str();
                 let room = MAX_LINK_TEXT.saturating_sub(state.links[index].text.len());
-                let piece = &piece[..floor_char_boundary(piece, room)];
+                let piece = &piece[..piece.floor_char_boundary(room)];
                 if !piece.is_empty() && state.go_on() && state.charge(piece.len()) {
                     state.raw_link_bytes += piece.len();
                     state.links[index].text.push_str(piece);
@@ -549,16 +549,6 @@ fn link_handlers(state: &Rc<RefCell<State>>, filter: &LinkFilter, handlers: &mut
             ),
         ));
     }
-}
-
-fn floor_char_boundary(text: &str, at: usize) -> usize {
-    if at >= text.len() {
-        return text.len();
-    }
-    (0..=at)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0)
 }
 
 /// What an open element of a (not last) step costs against the output

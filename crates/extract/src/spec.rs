@@ -168,10 +168,12 @@ impl Plan {
     /// parse, a pattern that is not a regular expression, or a `parent`
     /// that is not an earlier query.
     pub fn compile(spec: &Extraction) -> Result<Arc<Plan>, ExtractError> {
-        let recent = |cache: &mut Option<HashMap<Extraction, Arc<Plan>>>| {
-            cache.as_ref().and_then(|plans| plans.get(spec).cloned())
-        };
-        if let Some(plan) = recent(&mut RECENT.lock().unwrap_or_else(|e| e.into_inner())) {
+        let cached = RECENT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|plans| plans.get(spec).cloned());
+        if let Some(plan) = cached {
             return Ok(plan);
         }
         let plan = Arc::new(Self::build(spec.clone())?);

@@ -126,26 +126,18 @@ impl Query {
 
     /// The value of the first match on `page`.
     pub fn first<'a>(&self, page: &'a Response) -> Option<&'a str> {
-        let found = page.extracted_ok()?;
-        self.hits(found).first().map(|hit| hit.value.as_str())
+        self.all(page).next()
     }
 
     /// The values of every match on `page`.
     pub fn all<'a>(&self, page: &'a Response) -> impl Iterator<Item = &'a str> {
-        page.extracted_ok()
-            .map(|found| self.hits(found))
-            .unwrap_or_default()
-            .iter()
-            .map(|hit| hit.value.as_str())
+        self.on(page).iter().map(|hit| hit.value.as_str())
     }
 
     /// The indices of this query's matches on `page`, for the queries
     /// nested in it ([`Query::first_in`], [`Query::all_in`]).
     pub fn each(&self, page: &Response) -> std::ops::Range<u32> {
-        let count = page
-            .extracted_ok()
-            .map_or(0, |found| self.hits(found).len());
-        0..u32::try_from(count).unwrap_or(u32::MAX)
+        0..u32::try_from(self.on(page).len()).unwrap_or(u32::MAX)
     }
 
     /// The first match of this (nested) query inside match `parent` of its
@@ -157,16 +149,15 @@ impl Query {
     /// Every match of this (nested) query inside match `parent` of its
     /// parent query.
     pub fn all_in<'a>(&self, page: &'a Response, parent: u32) -> impl Iterator<Item = &'a str> {
-        self.all_hits(page)
+        self.on(page)
+            .iter()
             .filter(move |hit| hit.parent == Some(parent))
             .map(|hit| hit.value.as_str())
     }
 
-    fn all_hits<'a>(&self, page: &'a Response) -> std::slice::Iter<'a, Hit> {
-        page.extracted_ok()
-            .map(|found| self.hits(found))
-            .unwrap_or_default()
-            .iter()
+    /// This query's matches on `page` (none if nothing was extracted).
+    fn on<'a>(&self, page: &'a Response) -> &'a [Hit] {
+        page.extracted_ok().map_or(&[], |found| self.hits(found))
     }
 }
 
