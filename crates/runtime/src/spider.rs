@@ -199,13 +199,8 @@ impl Spider {
         meta: &str,
     ) -> Result<Result<Parsed, String>, Outcome> {
         let plugin = &*self.spec.plugin.name;
-        // The links the host extracted, kept for a `follow-links`.
-        let mut links: Vec<String> = Vec::new();
         let response = match fetched {
             Ok(response) => {
-                if let Some(Ok(found)) = &response.extracted {
-                    links = found.links.iter().map(|link| link.url.clone()).collect();
-                }
                 self.shared.charge_host_cpu(response.extract_time);
                 to_wit_response(response)
             }
@@ -230,7 +225,12 @@ impl Spider {
                         priority: follow.priority.unwrap_or(0),
                     })
                     .collect();
-                if let Some(template) = output.follow_links {
+                // The spider only borrowed the response: its links are
+                // still here for a `follow-links`.
+                if let Some(template) = output.follow_links
+                    && let Some(Ok(found)) = response.extracted
+                {
+                    let links = found.links.into_iter().map(|link| link.url);
                     follows_of_links(template, links, &mut follows);
                 }
                 Ok(Ok(Parsed {
@@ -321,7 +321,7 @@ impl Yielded {
 /// is checked once, not once per link.
 fn follows_of_links(
     template: bindings::crawlbox::plugin::spider_types::Follow,
-    links: Vec<String>,
+    links: impl ExactSizeIterator<Item = String>,
     follows: &mut Vec<Yielded>,
 ) {
     let priority = template.priority.unwrap_or(0);
