@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use tokio::time::Sleep;
 
+use crate::archive::Tape;
 use crate::fair::Slot;
 use crate::pool::{HostPool, Lease, Peer, ReqBody};
 use crate::{ErrorKind, FetchError, Stats, TimeoutKind};
@@ -28,7 +29,7 @@ use crate::{ErrorKind, FetchError, Stats, TimeoutKind};
 /// to its end, or reading ahead for a [`ResponseBody`]), never at a
 /// plugin's pace.
 pub(crate) struct WireBody {
-    incoming: Option<Incoming>,
+    incoming: Option<Source>,
     /// The HTTP/1 connection, handed back at the end of the body.
     conn: Option<H1Return>,
     slot: Option<Slot>,
@@ -39,6 +40,46 @@ pub(crate) struct WireBody {
     stats: Arc<Stats>,
     started: Instant,
     url: Arc<str>,
+    /// The exchange being recorded, if the client records.
+    tape: Option<Box<Tape>>,
+}
+
+/// Where a body comes from: the connection, or a recording.
+enum Source {
+    Wire(Incoming),
+    /// A replayed body, handed over whole (then `None`).
+    Replayed(Option<Bytes>),
+}
+
+impl Body for Source {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Source::Wire(incoming) => Pin::new(incoming).poll_frame(cx),
+            Source::Replayed(body) => Poll::Ready(body.take().map(|data| Ok(Frame::data(data)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Source::Wire(incoming) => incoming.is_end_stream(),
+            Source::Replayed(body) => body.as_ref().is_none_or(Bytes::is_empty),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Source::Wire(incoming) => incoming.size_hint(),
+            Source::Replayed(body) => {
+                SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for WireBody {
@@ -62,24 +103,35 @@ pub(crate) type H1Return = (
 
 pub(crate) struct BodyParts {
     pub(crate) conn: Option<H1Return>,
-    pub(crate) slot: Slot,
+    /// None for a replayed body, which holds no slot.
+    pub(crate) slot: Option<Slot>,
     pub(crate) deadline: Instant,
     pub(crate) between_bytes: Option<Duration>,
     pub(crate) limit: u64,
     pub(crate) stats: Arc<Stats>,
     pub(crate) started: Instant,
     pub(crate) url: Arc<str>,
+    pub(crate) tape: Option<Box<Tape>>,
 }
 
 impl WireBody {
     pub(crate) fn new(incoming: Incoming, parts: BodyParts) -> Self {
+        Self::of(Source::Wire(incoming), parts)
+    }
+
+    /// A body replayed from a recording.
+    pub(crate) fn replayed(body: Bytes, parts: BodyParts) -> Self {
+        Self::of(Source::Replayed(Some(body)), parts)
+    }
+
+    fn of(source: Source, parts: BodyParts) -> Self {
         let between_bytes = parts
             .between_bytes
             .map(|d| (d, Box::pin(tokio::time::sleep(d))));
         let mut body = Self {
-            incoming: Some(incoming),
+            incoming: Some(source),
             conn: parts.conn,
-            slot: Some(parts.slot),
+            slot: parts.slot,
             deadline: Box::pin(tokio::time::sleep_until(parts.deadline.into())),
             between_bytes,
             limit: parts.limit,
@@ -87,6 +139,7 @@ impl WireBody {
             stats: parts.stats,
             started: parts.started,
             url: parts.url,
+            tape: parts.tape,
         };
         if body.incoming.as_ref().is_some_and(Body::is_end_stream) {
             body.finish();
@@ -117,6 +170,9 @@ impl WireBody {
         self.slot = None;
         self.stats.latency(self.started.elapsed());
         self.stats.request_ended();
+        if let Some(tape) = self.tape.take() {
+            tape.write(&self.url);
+        }
     }
 
     /// The body failed: close the connection, free the slot, record.
@@ -148,6 +204,9 @@ impl Body for WireBody {
                 let end = incoming.is_end_stream();
                 if let Some(data) = frame.data_ref() {
                     this.received += data.len() as u64;
+                    if let Some(tape) = &mut this.tape {
+                        tape.body.extend_from_slice(data);
+                    }
                     this.stats.bytes(data.len() as u64);
                     if this.received > this.limit {
                         let err = FetchError::new(

@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use tokio::time::timeout_at;
 use url::Url;
 
+use crate::archive::{Archiving, Tape};
 use crate::body::{BodyParts, H1Return, ResponseBody, WireBody};
 use crate::budget::{ByteBudget, Charge, over_budget};
 use crate::connect::Connector;
@@ -45,6 +46,8 @@ struct Inner {
     politeness: Politeness,
     robots: Option<RobotsCache>,
     extractor: crawlbox_extract::Extractor,
+    /// Recording every exchange, or replaying them.
+    archive: Option<Archiving>,
 }
 
 /// A thread with a runtime of its own that does all network work: connects,
@@ -176,6 +179,12 @@ impl Client {
             n => crawlbox_extract::Extractor::new(n),
         }
         .map_err(|e| ConfigError::ExtractThreads(e.to_string()))?;
+        let archive = config
+            .archive
+            .as_ref()
+            .map(Archiving::open)
+            .transpose()
+            .map_err(ConfigError::Archive)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 in_flight: FairLimiter::new(config.concurrency),
@@ -188,6 +197,7 @@ impl Client {
                 politeness,
                 robots,
                 extractor,
+                archive,
             }),
         })
     }
@@ -734,6 +744,55 @@ impl Session {
         err
     }
 
+    /// `url`'s response from the recording, counted as a response is (the
+    /// request budget included), without the network: no politeness turn,
+    /// no slot, no connection.
+    fn replay(
+        &self,
+        recorded: crate::warc::Recorded,
+        url: &Url,
+        hop: Hop,
+        limits: Limits,
+        asked: Instant,
+    ) -> Result<http::Response<WireBody>, FetchError> {
+        if !self.stats.try_start_request(self.config.max_requests) {
+            return Err(self.refuse(FetchError::new(
+                ErrorKind::Denied,
+                format!(
+                    "{url}: the run's budget of {} requests is spent",
+                    self.config.max_requests.unwrap_or_default()
+                ),
+            )));
+        }
+        self.stats.response(recorded.status.as_u16());
+        if hop == Hop::Robots {
+            self.stats.robots_response();
+        }
+        if let Some(jar) = &self.jar {
+            store_cookies(jar, &recorded.headers, url);
+        }
+        let mut response = http::Response::new(());
+        *response.status_mut() = recorded.status;
+        *response.version_mut() = recorded.version;
+        *response.headers_mut() = recorded.headers;
+        let inner = &self.client.inner;
+        let parts = BodyParts {
+            conn: None,
+            slot: None,
+            deadline: later(asked, limits.timeout),
+            between_bytes: None,
+            limit: self
+                .config
+                .max_response_bytes
+                .unwrap_or(inner.config.max_response_bytes),
+            stats: self.stats.clone(),
+            started: asked,
+            url: url.as_str().into(),
+            tape: None,
+        };
+        Ok(response.map(|()| WireBody::replayed(recorded.body, parts)))
+    }
+
     /// Checks one request against the session's policy (and the site's
     /// robots.txt) and sends it on a pooled connection; counts its errors.
     /// The time until it is sent (robots.txt, a politeness turn, a slot) is
@@ -787,6 +846,44 @@ impl Session {
                 headers.insert(header::COOKIE, value);
             }
         }
+        if let Some(Archiving::Replaying {
+            recording,
+            dir,
+            fallback,
+        }) = &inner.archive
+        {
+            match recording.get(&method, url.as_str()) {
+                Some(Ok(recorded)) => return self.replay(recorded, url, hop, limits, asked),
+                Some(Err(e)) => {
+                    return Err(self.refuse(FetchError::new(
+                        ErrorKind::NotRecorded,
+                        format!("{url}: its recording cannot be read: {e}"),
+                    )));
+                }
+                None if *fallback => {}
+                None => {
+                    return Err(self.refuse(FetchError::new(
+                        ErrorKind::NotRecorded,
+                        format!(
+                            "{method} {url} is not in the recording {} (record it, or \
+                             replay with --replay-fallback to fetch what was not recorded)",
+                            dir.display()
+                        ),
+                    )));
+                }
+            }
+        }
+        // The request as it goes out, for the recording.
+        let tape = match &inner.archive {
+            Some(Archiving::Recording(writer)) => {
+                let mut sent = headers.clone();
+                if !sent.contains_key(header::USER_AGENT) {
+                    sent.insert(header::USER_AGENT, inner.user_agent.clone());
+                }
+                Some((writer.clone(), method.clone(), sent, body.clone()))
+            }
+            _ => None,
+        };
         // Wait for this host's turn before taking a slot another host could
         // use. Turns are shared between sessions in turn, as slots are.
         inner.politeness.wait_turn(&key, self.id).await;
@@ -838,12 +935,26 @@ impl Session {
                 if let Some(jar) = &self.jar {
                     store_cookies(jar, response.headers(), target);
                 }
+                let tape = tape.map(|(writer, method, request_headers, request_body)| {
+                    Box::new(Tape {
+                        writer,
+                        method,
+                        request_headers,
+                        request_body,
+                        version: response.version(),
+                        status: response.status(),
+                        response_headers: response.headers().clone(),
+                        date: std::time::SystemTime::now() - started.elapsed(),
+                        body: bytes::BytesMut::new(),
+                    })
+                });
                 Ok(response.map(|incoming| {
                     WireBody::new(
                         incoming,
                         BodyParts {
                             conn,
-                            slot,
+                            slot: Some(slot),
+                            tape,
                             deadline,
                             between_bytes: limits.between_bytes,
                             limit: self

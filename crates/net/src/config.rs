@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::Archive;
+
 /// Settings of a [`Client`](crate::Client). Every field has a documented
 /// default; build one with `ClientConfig { concurrency: 16, ..Default::default() }`.
 #[derive(Clone, PartialEq)]
@@ -117,6 +119,9 @@ pub struct ClientConfig {
     /// What extracting one page may cost, whatever a request asks.
     /// Default: [`crawlbox_extract::Limits::default`].
     pub extract_limits: crawlbox_extract::Limits,
+    /// Record every exchange as WARC, or replay them from a recording
+    /// (see [`Archive`]). Default: neither.
+    pub archive: Option<Archive>,
 }
 
 /// The default `user-agent`.
@@ -190,6 +195,7 @@ impl Default for ClientConfig {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             extract_threads: 0,
             extract_limits: crawlbox_extract::Limits::default(),
+            archive: None,
         }
     }
 }
@@ -221,6 +227,9 @@ pub enum ConfigError {
     /// The AutoThrottle target is not a positive number.
     #[error("the autothrottle target must be a positive number of requests, not {0}")]
     AutothrottleTarget(f64),
+    /// The recording cannot be written or read.
+    #[error("{0}")]
+    Archive(String),
     /// The user agent is not a valid header value.
     #[error("the user agent {0:?} is not a valid header value")]
     InvalidUserAgent(String),
@@ -297,6 +306,7 @@ impl std::fmt::Debug for ClientConfig {
             user_agent,
             extract_threads,
             extract_limits,
+            archive,
         } = self;
         let proxies: Vec<String> = proxies.iter().map(|p| crate::proxy::mask(p)).collect();
         f.debug_struct("ClientConfig")
@@ -318,6 +328,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("delay_jitter", delay_jitter)
             .field("autothrottle", autothrottle)
             .field("autothrottle_target", autothrottle_target)
+            .field("archive", archive)
             .field("robots", robots)
             .field("decompress", decompress)
             .field("dns_ttl", dns_ttl)

@@ -24,11 +24,14 @@ pub enum ErrorKind {
     TooManyRedirects,
     /// The site's robots.txt disallows the URL (or could not be fetched).
     DeniedByRobots,
+    /// A replay ([`Archive::Replay`](crate::Archive::Replay)) has no
+    /// recording of this request, and may not go out for it.
+    NotRecorded,
 }
 
 impl ErrorKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::InvalidRequest,
         ErrorKind::Dns,
         ErrorKind::Connect,
@@ -39,9 +42,12 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::TooManyRedirects,
         ErrorKind::DeniedByRobots,
+        ErrorKind::NotRecorded,
     ];
 
-    /// The kebab-case name, as in the WIT `fetch-error` variant.
+    /// The kebab-case name, as in the WIT `fetch-error` variant (where
+    /// `not-recorded`, newer than `crawlbox:plugin@0.2.0`, arrives as
+    /// `other` with a message that starts `not-recorded: `).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "invalid-request",
@@ -54,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::TooManyRedirects => "too-many-redirects",
             ErrorKind::DeniedByRobots => "denied-by-robots",
+            ErrorKind::NotRecorded => "not-recorded",
         }
     }
 

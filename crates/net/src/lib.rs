@@ -49,6 +49,7 @@
 //! (a batch), [`FetchQueue`] (results as they complete) and [`Session::send`]
 //! (streaming, for `wasi:http`).
 
+mod archive;
 mod body;
 pub mod budget;
 mod client;
@@ -66,10 +67,12 @@ mod request;
 pub mod robots;
 mod stats;
 pub mod text;
+pub mod warc;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use archive::Archive;
 pub use body::ResponseBody;
 pub use budget::{Charge, DEFAULT_MAX_BUFFERED_BYTES};
 pub use client::{Client, SendOptions, Session, SessionConfig};

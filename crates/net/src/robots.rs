@@ -129,7 +129,9 @@ impl Rules {
         match err.kind {
             ErrorKind::Denied | ErrorKind::InvalidRequest | ErrorKind::DeniedByRobots => None,
             // An endless or over-long redirect chain: as if there were none.
-            ErrorKind::TooManyRedirects => Some(Rules::AllowAll),
+            // A replay of a run that did not fetch robots.txt (it ignored
+            // it): the recording holds what the site allowed then.
+            ErrorKind::TooManyRedirects | ErrorKind::NotRecorded => Some(Rules::AllowAll),
             _ => Some(Rules::unreachable(err.clone())),
         }
     }

@@ -376,6 +376,9 @@ fn to_wit_error(err: FetchError) -> wit::FetchError {
         ErrorKind::Protocol => wit::FetchError::Protocol(message),
         ErrorKind::TooManyRedirects => wit::FetchError::TooManyRedirects(message),
         ErrorKind::DeniedByRobots => wit::FetchError::DeniedByRobots(message),
+        // 0.2.0 has no case for it (its variants keep their shape): the
+        // kind leads the message of `other`, where the SDKs read it.
+        ErrorKind::NotRecorded => wit::FetchError::Other(format!("not-recorded: {message}")),
     }
 }
 

@@ -80,6 +80,9 @@ fn to_wasi_error(err: FetchError) -> Error {
         ErrorKind::Denied | ErrorKind::DeniedByRobots => Error::HttpRequestDenied,
         ErrorKind::Protocol => Error::HttpProtocolError,
         ErrorKind::TooManyRedirects => Error::LoopDetected,
+        ErrorKind::NotRecorded => {
+            Error::InternalError(Some(format!("not-recorded: {}", err.message)))
+        }
     }
 }
 
