@@ -44,6 +44,22 @@
 // (`keepBody: true` to get it as well): no page enters JS memory, which keeps
 // the plugin small and fast. Don't hold on to pages: take what you need and
 // let them go.
+//
+// A *spider* (world crawlbox:plugin/spider) leaves the crawl to the host,
+// which owns the frontier (dedup, order, limits, resuming): extend `Spider`,
+// say where to start and what each page yields, and export its functions:
+//
+//   import { Extract, Spider } from './crawlbox.js';
+//
+//   class Shop extends Spider {
+//     extract = new Extract({ links: { sameHost: true }, css: { name: 'h1::text' } });
+//     start(input) { return input.start; }               // URLs (or this.request(...))
+//     *parse(page, meta) {                                // a Page, its follow's meta
+//       yield { url: page.url, name: page.css('name').get() };  // an item
+//       yield this.followLinks({ meta: { from: page.url } });   // every extracted link
+//     }
+//   }
+//   export const { start, parse } = Shop.export();      // the world's exports
 
 import * as host from 'crawlbox:plugin/host@0.2.0';
 import * as html from 'crawlbox:plugin/html@0.2.0';
@@ -69,7 +85,10 @@ export class CrawlboxError extends Error {
  * `fetch`. `url` is the URL requested, `meta` what was pushed with it. */
 export class FetchFailed extends CrawlboxError {
   constructor(error, url, meta) {
-    super(error.tag, error.val);
+    // A kind newer than the WIT's cases (`not-recorded`, in a replay)
+    // arrives as `other`, the kind leading its message.
+    const newer = error.tag === 'other' && error.val.startsWith('not-recorded: ');
+    super(newer ? 'not-recorded' : error.tag, newer ? error.val.slice('not-recorded: '.length) : error.val);
     this.url = url;
     this.meta = meta;
   }
@@ -122,6 +141,12 @@ export class Extract {
     this.selectors = new Map(); // parent index -> Map(selector -> index of its first query)
     this.#declare(css, -1);
     this.extraction = { links: this.linksRule, queries: this.queries, keepBody: Boolean(keepBody) };
+    // A name for what this Extract declares, the same in every instance of
+    // the plugin and every run: a spider's follows carry it in their meta
+    // (see Spider), so that parse reads each page through its own Extract.
+    this.key = fnv64(JSON.stringify([this.linksRule ?? null, this.queries,
+      [...this.names].map(([parent, names]) => [parent, [...names]]), this.extraction.keepBody]));
+    if (!EXTRACTS.has(this.key)) EXTRACTS.set(this.key, this);
   }
 
   #declare(css, parent) {
@@ -158,6 +183,17 @@ export class Extract {
     }
     return index;
   }
+}
+
+const EXTRACTS = new Map(); // Extract.key -> the first Extract made with it
+
+/** The 64-bit FNV-1a hash of `text` (its UTF-16 code units), in hex. */
+function fnv64(text) {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) {
+    h = BigInt.asUintN(64, (h ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n);
+  }
+  return h.toString(16).padStart(16, '0');
 }
 
 function scope(map, parent) {
@@ -479,4 +515,263 @@ export function emit(record) {
 /** Writes to the host's log; `level` is trace, debug, info, warn or error. */
 export function log(message, level = 'info') {
   host.log(level, String(message));
+}
+
+// --- spiders -----------------------------------------------------------------
+
+const REQUEST_OPTIONS = ['method', 'headers', 'body', 'timeout', 'text', 'extract'];
+
+/** A request a spider yields: made by `request()`, `follow()` or
+ * `followLinks()` (then `links` is true). */
+export class Follow {
+  constructor(url, options = {}, meta = undefined, priority = undefined, links = false) {
+    const unknown = Object.keys(options).filter((k) => !REQUEST_OPTIONS.includes(k));
+    if (unknown.length) {
+      throw new TypeError(`unknown request options: ${unknown.join(', ')} (the options are ${REQUEST_OPTIONS.join(', ')})`);
+    }
+    if (typeof url !== 'string') throw new TypeError(`a URL is a string, not ${show(url)}`);
+    if (priority != null && !(Number.isInteger(priority) && priority >= -(2 ** 31) && priority < 2 ** 31)) {
+      throw new RangeError(`priority ${show(priority)} is not a 32-bit integer`);
+    }
+    this.url = url;
+    this.options = options;
+    this.meta = meta;
+    this.priority = priority ?? undefined;
+    this.links = links;
+  }
+}
+
+/**
+ * A spider: the host drives the crawl, the spider says where to start
+ * (`start`) and what each page yields (`parse`). Export the subclass's
+ * functions from app.js, `export const { start, parse } = MySpider.export();`,
+ * and build it for the world `spider`.
+ *
+ * - `extract` (an instance field): the Extract of every request that names
+ *   none (unset: no extraction). Make each Extract once, as a field or at
+ *   module level: pages are read through their request's Extract, which the
+ *   SDK finds again by its content (and the host may parse a page in another
+ *   instance of the plugin, or after a restart).
+ * - Requests take the options of `fetch` (`method`, `headers`, `body`,
+ *   `timeout`, `text`, `extract`; `extract: null`: no extraction).
+ * - `meta` is any JSON value (default none): the host keeps its JSON text
+ *   ('' for none) and `parse` receives it parsed back, equal to what was
+ *   given (a string as a string); none is `null`, as for a start request. (A
+ *   request whose Extract is not the spider's also carries the Extract's
+ *   `key`, as a `@key:` prefix.)
+ * - Both are called synchronously, as every export of a WASI 0.2 component:
+ *   no `async` start or parse, no awaiting in them (host calls such as
+ *   `fetch` block instead).
+ * - Errors: what `start` throws ends the run; what `parse` throws fails that
+ *   page (the host logs it, the crawl goes on). The message is the error's
+ *   name and text and where it was thrown (a thrown string: itself).
+ * - The host may run several instances of the plugin: each has its own
+ *   spider (fields set in one are not seen by the others), and each has its
+ *   `start` called (only the first's requests are used).
+ */
+export class Spider {
+  /** The first requests, from `input` (the run's input JSON, parsed; null
+   * when there is none): URLs (strings) or `request()`s, as an array or
+   * yielded by a generator. */
+  start(input) {
+    throw new TypeError(`${this.constructor.name} defines no start(input)`);
+  }
+
+  /** What one page yields: `page` is a Page (with `meta`), `meta` the meta of
+   * the follow that led to it (null for a start request). Return an array,
+   * or yield, items (any JSON value but null/undefined; usually an object),
+   * `follow()`s and at most one `followLinks()`. */
+  parse(page, meta) {
+    throw new TypeError(`${this.constructor.name} defines no parse(page, meta)`);
+  }
+
+  /** A request for `start` (or, with no meta, `parse`). */
+  request(url, options = {}) {
+    return new Follow(url, options);
+  }
+
+  /** A request to make next, with `meta` handed back to `parse` with its
+   * page; a higher `priority` (a 32-bit integer, default 0) goes sooner. The
+   * host drops the URLs it has seen and those past the crawl's limits. */
+  follow(url, { meta, priority, ...options } = {}) {
+    return new Follow(url, options, meta, priority);
+  }
+
+  /** Follow every link the host extracted from this page (as its Extract's
+   * `links` rule kept them), each as this request with the link as its URL;
+   * the links never cross into JS. */
+  followLinks({ meta, priority, ...options } = {}) {
+    return new Follow('', options, meta, priority, true);
+  }
+
+  /** The world's exports, `{ start, parse }`. The spider is made at the first
+   * call, not at build time. */
+  static export() {
+    let spider;
+    const instance = () => (spider ??= new this());
+    return {
+      start: (input) => reported(() => startRequests(instance(), input)),
+      parse: (response, meta) => reported(() => parseOutput(instance(), response, meta)),
+    };
+  }
+}
+
+/** `call()`, with what it throws turned into the string that becomes the WIT
+ * result's err (anything else but a host error would trap the instance). */
+function reported(call) {
+  try {
+    return call();
+  } catch (e) {
+    throw describe(e);
+  }
+}
+
+function describe(e) {
+  if (typeof e === 'string') return e;
+  if (e?.payload !== undefined && !(e instanceof CrawlboxError)) { // a host call's error, as it came
+    const p = e.payload;
+    return typeof p === 'string' ? p : p?.tag !== undefined ? `${p.tag}: ${p.val}` : show(p);
+  }
+  if (!(e instanceof Error)) return show(e);
+  const text = e instanceof CrawlboxError ? `${e.name}: ${e}` : String(e);
+  const at = thrownAt(e.stack);
+  return at ? `${text} (at ${at})` : text;
+}
+
+/** `file:line, in function` of the first frame of `stack` in the plugin's
+ * own code: not this file, nor the bindings componentize-js generates
+ * (initializer.js). */
+function thrownAt(stack) {
+  for (const line of String(stack ?? '').split('\n')) {
+    const m = /^(.*)@(.*):(\d+):\d+$/.exec(line.trim());
+    if (m && !/(^|\/)(crawlbox|initializer)\.js$/.test(m[2])) {
+      return `${m[2].split('/').pop()}:${m[3]}, in ${m[1] || 'the module'}`;
+    }
+  }
+  return undefined;
+}
+
+function show(value) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    // a BigInt, a cycle
+  }
+  text ??= String(value);
+  return text.length > 200 ? `${text.slice(0, 200)}... (${text.length} chars)` : text;
+}
+
+/** What `start` or `parse` (`name`) gave, as an iterable: an array, a
+ * generator, one value, or nothing. */
+function each(result, name) {
+  if (result === undefined || result === null) return [];
+  if (typeof result.then === 'function') {
+    throw new TypeError(`${name} returned a Promise: a component's exports are synchronous, so ${name} cannot be async`);
+  }
+  if (typeof result === 'string' || typeof result[Symbol.iterator] !== 'function') return [result];
+  return result;
+}
+
+function startRequests(spider, text) {
+  let input = null;
+  if (text.trim() !== '') {
+    try {
+      input = JSON.parse(text);
+    } catch (e) {
+      throw `invalid input ${show(text)}: not JSON (${e.message})`;
+    }
+  }
+  const requests = [];
+  for (let x of each(spider.start(input), 'start')) {
+    if (typeof x === 'string') x = new Follow(x);
+    if (!(x instanceof Follow)) {
+      throw new TypeError(`start gave ${show(x)}: a start request is a URL (a string) or this.request(url, options)`);
+    }
+    if (x.links || x.meta != null || x.priority !== undefined) {
+      throw new TypeError('start gave a follow: start requests carry no meta or priority; follow from parse');
+    }
+    const [request, meta] = wire(spider, x);
+    if (meta) {
+      throw new TypeError(`start gave a request for ${x.url} with an Extract other than the spider's: ` +
+        `the host hands start pages back with no meta, so they are read through ${spider.constructor.name}'s extract; set that one instead`);
+    }
+    requests.push(request);
+  }
+  return requests;
+}
+
+/** A Follow as [the WIT request, its meta text]. */
+function wire(spider, follow) {
+  const { extract: given, ...options } = follow.options;
+  const extract = given === undefined ? spider.extract : given;
+  if (extract != null && !(extract instanceof Extract)) {
+    throw new TypeError(`extract: an Extract, or null for no extraction, not ${show(extract)}`);
+  }
+  let meta = '';
+  if (follow.meta != null) {
+    meta = JSON.stringify(follow.meta); // throws for a BigInt or a cycle
+    if (meta === undefined) throw new TypeError(`meta ${String(follow.meta)} is not a JSON value`);
+  }
+  const key = extract?.key ?? null;
+  if (key !== (spider.extract?.key ?? null)) meta = `@${key ?? '-'}:${meta}`;
+  return [request(follow.url, { ...options, extract: extract ?? undefined }), meta];
+}
+
+/** [the Extract, the parsed meta] of a follow's meta text. */
+function unwire(spider, text) {
+  let spec = spider.extract;
+  if (text.startsWith('@')) { // never JSON: the Extract's key, then the meta
+    const colon = text.indexOf(':');
+    const key = text.slice(1, colon < 0 ? undefined : colon);
+    text = colon < 0 ? '' : text.slice(colon + 1);
+    spec = key === '-' ? undefined : EXTRACTS.get(key);
+    if (spec === undefined && key !== '-') {
+      throw new Error(`this page was requested with an Extract unknown here (key ${key}): ` +
+        'make every Extract a spider uses once, as a field or at module level');
+    }
+  }
+  if (text === '') return [spec, null];
+  try {
+    return [spec, JSON.parse(text)];
+  } catch {
+    return [spec, text]; // not made by this SDK: handed over as it came
+  }
+}
+
+function parseOutput(spider, response, text) {
+  const [spec, meta] = unwire(spider, text);
+  const page = new Page(response, spec, undefined, meta);
+  const items = [];
+  const follow = [];
+  let followLinks;
+  for (const x of each(spider.parse(page, meta), 'parse')) {
+    if (x === undefined || x === null) continue;
+    if (!(x instanceof Follow)) {
+      let json;
+      try {
+        json = JSON.stringify(x);
+      } catch (e) {
+        json = e;
+      }
+      if (typeof json !== 'string') {
+        throw new TypeError(`parse yielded ${show(x)}, neither a follow nor a JSON value` +
+          (json instanceof Error ? ` (${json.message})` : ''));
+      }
+      items.push(json);
+      continue;
+    }
+    const [request, wireMeta] = wire(spider, x);
+    const out = { request, meta: wireMeta, priority: x.priority };
+    if (!x.links) {
+      follow.push(out);
+    } else if (followLinks !== undefined) {
+      throw new TypeError('parse yielded followLinks() twice: one page has one');
+    } else if (spec?.linksRule === undefined) {
+      throw new TypeError("followLinks() on a page whose Extract asked for no links: give the request an Extract with `links`");
+    } else {
+      followLinks = out;
+    }
+  }
+  return { items, follow, followLinks };
 }

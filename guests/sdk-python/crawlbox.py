@@ -40,9 +40,29 @@ HTML); see the ``html`` interface in the WIT for the selectors supported.
 By default a request with an extraction brings no body into the plugin
 (``Extract(..., keep_body=True)`` to get it as well), which is what keeps a
 Python crawler fast: Python never sees the HTML.
+
+A *spider* (world ``crawlbox:plugin/spider``) leaves the crawl to the host,
+which owns the frontier (dedup, order, limits, resuming): subclass
+:class:`Spider`, say where to start and what each page yields, and export it::
+
+    from crawlbox import Extract, Spider
+
+    class Shop(Spider):
+        extract = Extract(links=dict(same_host=True), css={"name": "h1::text"})
+
+        def start(self, input):                  # the input JSON, decoded
+            return input["start"]                # URLs (or self.request(...))
+
+        def parse(self, page, meta):             # a Page, and its follow's meta
+            yield {"url": page.url, "name": page.css("name").get()}   # an item
+            yield self.follow_links(meta={"from": page.url})          # every extracted link
+
+    WitWorld = Shop.export()                     # what componentize-py runs
 """
 
 import json
+import os
+import traceback
 from urllib.parse import urlparse
 
 from componentize_py_types import Err, Ok
@@ -52,7 +72,7 @@ from wit_world.imports.host import Level, Request, TextDecoding_Charset, TextDec
 __all__ = [
     "Extract", "FetchQueue", "Page", "Parsed", "Selector", "SelectorList",
     "CrawlboxError", "FetchFailed", "ExtractionFailed", "UndeclaredQuery",
-    "fetch", "fetch_all", "parse", "emit", "log",
+    "fetch", "fetch_all", "parse", "emit", "log", "Spider", "Follow",
 ]
 
 
@@ -83,7 +103,12 @@ class FetchFailed(CrawlboxError):
     ok = False
 
     def __init__(self, error, url, meta=None):
-        super().__init__(_kind(error), error.value)
+        kind, message = _kind(error), error.value
+        # A kind newer than the WIT's cases (`not-recorded`, in a replay)
+        # arrives as `other`, the kind leading its message.
+        if kind == "other" and message.startswith("not-recorded: "):
+            kind, message = "not-recorded", message[len("not-recorded: "):]
+        super().__init__(kind, message)
         self.error = error  # the binding's FetchError_* value
         self.url = url
         self.meta = meta
@@ -139,6 +164,15 @@ class Extract:
         self._labels = []  # the name (or selector) of each query, for messages
         self._declare(css, None)
         self.extraction = html.Extraction(self.links_rule, self._queries, bool(keep_body))
+        # A name for what this Extract declares, the same in every instance of
+        # the plugin and every run: a spider's follows carry it in their meta
+        # (see Spider), so that parse reads each page through its own Extract.
+        rule = self.links_rule
+        self.key = _fnv64(repr((
+            rule and (rule.same_host, rule.allow, rule.deny, rule.skip_nofollow),
+            [(q.selector, q.parent) for q in self._queries], self._names, self.extraction.keep_body,
+        )))
+        _EXTRACTS.setdefault(self.key, self)
 
     def _declare(self, css, parent):
         if isinstance(css, str):
@@ -182,6 +216,17 @@ class Extract:
             for q in self._queries
         )
         return f"Extract(links={self.links_rule}, queries=[{queries}], keep_body={self.extraction.keep_body})"
+
+
+_EXTRACTS = {}  # Extract.key -> the first Extract made with it
+
+
+def _fnv64(text):
+    """The 64-bit FNV-1a hash of `text`, in hex: stable, unlike ``hash()``."""
+    h = 0xCBF29CE484222325
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
 
 
 def _link_rule(links):
@@ -497,3 +542,254 @@ _LEVELS = {level.name.lower(): level for level in Level}
 def log(message, level="info"):
     """Writes to the host's log; `level` is trace, debug, info, warn or error."""
     host.log(_LEVELS[level] if isinstance(level, str) else level, str(message))
+
+
+# --- spiders -----------------------------------------------------------------
+
+_SPIDER_EXTRACT = object()  # a request's `extract` not given: the spider's
+_REQUEST_OPTIONS = ("method", "headers", "body", "timeout", "text", "extract")
+
+
+class Follow:
+    """A request a spider yields: made by :meth:`Spider.request`,
+    :meth:`Spider.follow` or :meth:`Spider.follow_links` (``links`` True)."""
+
+    __slots__ = ("url", "options", "meta", "priority", "links")
+
+    def __init__(self, url, options, meta=None, priority=None, links=False):
+        unknown = set(options) - set(_REQUEST_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown request options {sorted(unknown)} (the options are {', '.join(_REQUEST_OPTIONS)})")
+        if not isinstance(url, str):
+            raise TypeError(f"a URL is a str, not {url!r}")
+        if priority is not None and not (isinstance(priority, int) and -2**31 <= priority < 2**31):
+            raise ValueError(f"priority {priority!r} is not a 32-bit integer")
+        self.url, self.options, self.meta, self.priority, self.links = url, options, meta, priority, links
+
+    def __repr__(self):
+        what = "follow_links" if self.links else self.url
+        return f"<Follow {what} meta={self.meta!r} priority={self.priority}>"
+
+
+class Spider:
+    """A spider: the host drives the crawl, the spider says where to start
+    (:meth:`start`) and what each page yields (:meth:`parse`). Export the
+    subclass from ``app.py`` as ``WitWorld = MySpider.export()`` and build it
+    for the world ``crawlbox:plugin/spider``.
+
+    `extract`: the :class:`Extract` of every request that names none (None: no
+    extraction). Declare each Extract once, at class or module level: pages
+    are read through their request's Extract, which the SDK finds again by
+    its content (and the host may parse a page in another instance of the
+    plugin, or after a restart).
+
+    Requests take the keyword options of :func:`fetch` (`method`, `headers`,
+    `body`, `timeout`, `text`, `extract`; ``extract=None``: no extraction).
+
+    `meta` is any JSON-serialisable value (None by default): the host keeps
+    it as text, its JSON (``""`` for None), and :meth:`parse` receives it
+    decoded, so what was given comes back equal (a str as a str). Start
+    requests carry none: their meta is None. (A request whose Extract is not
+    the spider's also carries the Extract's ``key``: a ``@key:`` prefix.)
+
+    Errors: an exception raised by :meth:`start` ends the run; one raised by
+    :meth:`parse` fails that page (the host logs it, the crawl goes on). The
+    message is the exception's type and text, and the line it came from.
+
+    The host may run several instances of the plugin: each has its own
+    spider (attributes set in one are not seen by the others), and each has
+    its :meth:`start` called (only the first's requests are used).
+    """
+
+    extract = None
+
+    def start(self, input):
+        """The first requests, from `input` (the run's input JSON decoded;
+        None when there is none): URLs (str) or :meth:`request` s, yielded or
+        returned as a list."""
+        raise NotImplementedError(f"{type(self).__name__} defines no start(self, input)")
+
+    def parse(self, page, meta):
+        """What one page yields: `page` is a :class:`Page` (its ``meta`` too),
+        `meta` the meta of the follow that led to it (None for a start
+        request). Yield (or return a list of) items, any JSON-serialisable
+        value but None (usually a dict), and :meth:`follow` s, and at most
+        one :meth:`follow_links`."""
+        raise NotImplementedError(f"{type(self).__name__} defines no parse(self, page, meta)")
+
+    def request(self, url, **options):
+        """A request for :meth:`start` (or, with no meta, :meth:`parse`)."""
+        return Follow(url, options)
+
+    def follow(self, url, *, meta=None, priority=None, **options):
+        """A request to make next, with `meta` handed back to :meth:`parse`
+        with its page; higher `priority` (a 32-bit int, default 0) goes
+        sooner. The host drops the URLs it has seen and those past the
+        crawl's limits."""
+        return Follow(url, options, meta, priority)
+
+    def follow_links(self, *, meta=None, priority=None, **options):
+        """Follow every link the host extracted from this page (as its
+        Extract's ``links`` rule kept them), each as this request with the
+        link as its URL; the links never cross into Python."""
+        return Follow("", options, meta, priority, links=True)
+
+    @classmethod
+    def export(cls):
+        """The class componentize-py exports: ``WitWorld = MySpider.export()``.
+        The spider is made at the first call, not at build time."""
+        import wit_world  # the bindings of the world built: a spider's WitWorld has start and parse
+
+        spider = None
+
+        def instance():
+            nonlocal spider
+            if spider is None:
+                spider = cls()
+            return spider
+
+        class WitWorld(wit_world.WitWorld):
+            def start(self, input):
+                return _reported(lambda: _start(instance(), input))
+
+            def parse(self, resp, meta):
+                return _reported(lambda: _parse(instance(), resp, meta))
+
+        return WitWorld
+
+
+def _reported(call):
+    """`call()`, with any exception turned into the ``Err(message)`` the WIT
+    result wants (an uncaught one would trap the instance)."""
+    try:
+        return call()
+    except Err as e:
+        if isinstance(e.value, str):
+            raise
+        value = e.value  # a host error raised as it came: FetchError_Timeout(...)
+        raise Err(f"{_kind(value)}: {getattr(value, 'value', value)}") from None
+    except Exception as e:
+        raise Err(_describe(e)) from None
+
+
+_STDLIB = os.path.dirname(getattr(os, "__file__", "") or "")
+
+
+def _describe(e):
+    """``Type: text (at file:line, in function)``, the place being the last
+    frame of the traceback in the plugin's own code (not the SDK or stdlib)."""
+    message = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    frames = [
+        f for f in traceback.StackSummary.extract(traceback.walk_tb(e.__traceback__), lookup_lines=False)
+        if f.filename != __file__ and not (_STDLIB and f.filename.startswith(_STDLIB))
+    ]
+    if frames:
+        f = frames[-1]
+        message += f" (at {os.path.basename(f.filename)}:{f.lineno}, in {f.name})"
+    return message
+
+
+def _each(result, name):
+    """What `start` or `parse` (`name`) gave, as an iterable: a list, a
+    generator, one value or None (nothing)."""
+    if result is None:
+        return ()
+    if hasattr(result, "__await__"):
+        getattr(result, "close", lambda: None)()
+        raise TypeError(f"{name} is async: a component's exports are called synchronously, so {name} cannot be")
+    if isinstance(result, (str, bytes, dict, Follow)) or not hasattr(result, "__iter__"):
+        return (result,)
+    return result
+
+
+def _clip(text, n=200):
+    return text if len(text) <= n else text[:n] + f"... ({len(text)} chars)"
+
+
+def _start(spider, text):
+    try:
+        input = json.loads(text) if text.strip() else None
+    except ValueError as e:
+        raise Err(f"invalid input {_clip(text)!r}: not JSON ({e})") from None
+    requests = []
+    for x in _each(spider.start(input), "start"):
+        if isinstance(x, str):
+            x = Follow(x, {})
+        if not isinstance(x, Follow):
+            raise TypeError(f"start gave {x!r}: a start request is a URL (str) or self.request(url, ...)")
+        if x.links or x.meta is not None or x.priority is not None:
+            raise TypeError(f"start gave {x!r}: start requests carry no meta or priority; yield those follows from parse")
+        request, meta = _wire(spider, x)
+        if meta:
+            raise TypeError(
+                f"start gave a request for {x.url} with an Extract other than the spider's: "
+                "the host hands start pages back with no meta, so they are read through "
+                f"{type(spider).__name__}.extract; set that one instead"
+            )
+        requests.append(request)
+    return requests
+
+
+def _wire(spider, follow):
+    """A Follow as the WIT request and its meta text."""
+    options = dict(follow.options)
+    extract = options.pop("extract", _SPIDER_EXTRACT)
+    if extract is _SPIDER_EXTRACT:
+        extract = spider.extract
+    if extract is not None and not isinstance(extract, Extract):
+        raise TypeError(f"extract={extract!r}: an Extract, or None for no extraction")
+    meta = "" if follow.meta is None else json.dumps(follow.meta, separators=(",", ":"))
+    key = None if extract is None else extract.key
+    if key != (None if spider.extract is None else spider.extract.key):
+        meta = f"@{key or '-'}:{meta}"
+    return _request(follow.url, extract=extract, **options), meta
+
+
+def _unwire(spider, text):
+    """The Extract and the decoded meta of a follow's meta text."""
+    spec = spider.extract
+    if text.startswith("@"):  # never JSON: the Extract's key, then the meta
+        key, _, text = text[1:].partition(":")
+        spec = None if key == "-" else _EXTRACTS.get(key)
+        if spec is None and key != "-":
+            raise LookupError(
+                f"this page was requested with an Extract unknown here (key {key}): "
+                "declare every Extract a spider uses once, at class or module level"
+            )
+    if not text:
+        return spec, None
+    try:
+        return spec, json.loads(text)
+    except ValueError:
+        return spec, text  # not made by this SDK: handed over as it came
+
+
+def _parse(spider, resp, text):
+    from wit_world.imports.spider_types import Follow as WitFollow, ParseOutput
+
+    spec, meta = _unwire(spider, text)
+    page = Page(resp, spec, meta=meta)
+    items, follows, links = [], [], None
+    for x in _each(spider.parse(page, meta), "parse"):
+        if x is None:
+            continue
+        if not isinstance(x, Follow):
+            try:
+                items.append(json.dumps(x, allow_nan=False))
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"parse yielded {x!r:.100}, neither a follow nor a JSON-serialisable item ({e})") from None
+            continue
+        request, wire_meta = _wire(spider, x)
+        follow = WitFollow(request, wire_meta, x.priority)
+        if not x.links:
+            follows.append(follow)
+        elif links is not None:
+            raise ValueError("parse yielded follow_links() twice: one page has one")
+        elif spec is None or spec.links_rule is None:
+            raise ValueError(
+                "follow_links() on a page whose Extract asked for no links: "
+                "give the request an Extract(links=...)"
+            )
+        else:
+            links = follow
+    return ParseOutput(items, follows, links)

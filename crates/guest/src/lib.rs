@@ -36,6 +36,9 @@
 //! Build it with `cargo build --release --target wasm32-wasip2` and run it
 //! with `crawlbox run target/wasm32-wasip2/release/sizes.wasm --input '{"urls": [...]}'`.
 //!
+//! For a spider (the host owns the crawl's frontier: `crawlbox crawl`), see
+//! [`spider`].
+//!
 //! The standard `wasi:http` interface works too (for example through the
 //! `wstd` crate): those requests go through the same pool and caps.
 
@@ -66,6 +69,8 @@ pub use bindings::crawlbox::plugin::html::{
 
 mod extract;
 pub use extract::{Extract, Query, parse_html};
+
+pub mod spider;
 
 /// Errors a plugin returns from [`Plugin::run`]: anything that converts into
 /// [`anyhow::Error`], so `?` works on most error types.
@@ -239,9 +244,12 @@ impl Response {
 }
 
 impl FetchError {
-    /// The kind of failure, e.g. `"timeout"` (the WIT case name).
+    /// The kind of failure, e.g. `"timeout"` (the WIT case name; or
+    /// `"not-recorded"`, a kind newer than the WIT's cases, which the host
+    /// sends as `other` with the kind leading the message).
     pub fn kind(&self) -> &'static str {
         match self {
+            FetchError::Other(m) if m.starts_with("not-recorded: ") => "not-recorded",
             FetchError::InvalidRequest(_) => "invalid-request",
             FetchError::Dns(_) => "dns",
             FetchError::Connect(_) => "connect",
@@ -259,6 +267,7 @@ impl FetchError {
     /// The host's description of what failed.
     pub fn message(&self) -> &str {
         match self {
+            FetchError::Other(m) if m.starts_with("not-recorded: ") => &m["not-recorded: ".len()..],
             FetchError::InvalidRequest(m)
             | FetchError::Dns(m)
             | FetchError::Connect(m)
