@@ -11,9 +11,13 @@
 //!   with componentize-py (the version pinned in
 //!   `guests/python-example/requirements.txt`) installed into a venv under
 //!   `<target>/guest-tools`;
-//! * with feature `js` (which implies `test-guests`): the JavaScript guest,
+//! * with feature `js` (which implies `test-guests`): the JavaScript guests,
 //!   with componentize-js (pinned by `guests/js-example/package-lock.json`)
 //!   installed by `npm ci` under `<target>/guest-tools`.
+//!
+//! The tools are installed by `crawlbox_kit::tools`, as `crawlbox build`
+//! installs them for a plugin author (one version per folder, so the tests
+//! can point `crawlbox build` at the same `<target>/guest-tools`).
 //!
 //! Nothing is skipped when a tool is missing: the build fails and says what
 //! to install.
@@ -62,14 +66,20 @@ const HOSTILE: &[(&str, &str)] = &[
     ("hog", "HOSTILE_HOG"),
 ];
 
-/// (folder under guests/, const name) of each Python guest.
-const PYTHON_GUESTS: &[(&str, &str)] = &[
-    ("python-example", "PYTHON_EXAMPLE"),
-    ("python-wasi-http", "PYTHON_WASI_HTTP"),
+/// (folder under guests/, const name, world of crawlbox:plugin) of each
+/// Python guest.
+const PYTHON_GUESTS: &[(&str, &str, &str)] = &[
+    ("python-example", "PYTHON_EXAMPLE", "scraper"),
+    ("python-wasi-http", "PYTHON_WASI_HTTP", "scraper"),
+    ("python-spider", "PYTHON_SPIDER", "spider"),
 ];
 
-/// The world every componentized guest is built against.
-const WORLD: &str = "crawlbox:plugin/scraper";
+/// (folder under guests/, const name, world of crawlbox:plugin) of each
+/// JavaScript guest (its entry is `app.js`).
+const JS_GUESTS: &[(&str, &str, &str)] = &[
+    ("js-example", "JS_EXAMPLE", "scraper"),
+    ("js-spider", "JS_SPIDER", "spider"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -117,16 +127,19 @@ fn main() {
     let tools = target.join("guest-tools");
     if env::var_os("CARGO_FEATURE_PYTHON").is_some() {
         let componentize = python_tools(&root, &tools);
-        for (folder, konst) in PYTHON_GUESTS {
+        for (folder, konst, world) in PYTHON_GUESTS {
             let out = components.join(wasm_name(folder));
-            build_python_guest(&componentize, &root, folder, &out);
+            build_python_guest(&componentize, &root, folder, world, &out);
             built.push((folder.to_string(), konst, out));
         }
     }
     if env::var_os("CARGO_FEATURE_JS").is_some() {
-        let out = components.join("js_example.wasm");
-        build_js_guest(&root, &tools, &out);
-        built.push(("js-example".into(), "JS_EXAMPLE", out));
+        let componentize = js_tools(&root, &tools);
+        for (folder, konst, world) in JS_GUESTS {
+            let out = components.join(wasm_name(folder));
+            build_js_guest(&componentize, &root, &tools, folder, world, &out);
+            built.push((folder.to_string(), konst, out));
+        }
     }
 
     let mut consts = String::new();
@@ -250,48 +263,21 @@ fn build_rust_guests(root: &Path, target: &Path, all: bool) {
     );
 }
 
-/// A venv with the pinned componentize-py; returns the tool's path.
+/// componentize-py at the version `guests/python-example/requirements.txt`
+/// pins, installed under `tools` as `crawlbox build` installs it; returns
+/// the tool's path.
 fn python_tools(root: &Path, tools: &Path) -> PathBuf {
     let requirements = root.join("guests/python-example/requirements.txt");
     let pinned = std::fs::read_to_string(&requirements)
         .expect("read guests/python-example/requirements.txt");
-    let version = pinned
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("componentize-py=="))
-        .expect("requirements.txt pins componentize-py==VERSION")
-        .trim()
-        .to_owned();
-    let venv = tools.join("venv");
-    let componentize = venv.join("bin/componentize-py");
-    let installed = Command::new(&componentize)
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if installed.as_deref() != Some(&format!("componentize-py {version}")) {
-        std::fs::create_dir_all(tools).expect("create target/guest-tools");
-        if !venv.join("bin/python").exists() {
-            let python = env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-            run(
-                Command::new(&python).args(["-m", "venv"]).arg(&venv),
-                "creating a Python venv for componentize-py (needs python3 with venv; \
-                 on Debian: apt-get install python3-venv)",
-            );
-        }
-        run(
-            Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-                .arg(&requirements),
-            "installing componentize-py from PyPI",
-        );
-    }
-    componentize
+    let version = crawlbox_kit::tools::python_pin(&pinned)
+        .expect("requirements.txt pins componentize-py==VERSION");
+    crawlbox_kit::tools::componentize_py(tools, version).unwrap_or_else(|e| fail(&format!("{e:#}")))
 }
 
 /// Componentizes `guests/<folder>/app.py`, with the crawlbox Python SDK
 /// (`guests/sdk-python`, module `crawlbox`) on its module path.
-fn build_python_guest(componentize: &Path, root: &Path, folder: &str, out: &Path) {
+fn build_python_guest(componentize: &Path, root: &Path, folder: &str, world: &str, out: &Path) {
     let source = root.join("guests").join(folder);
     let sdk = root.join("guests/sdk-python");
     if up_to_date(out, &[&source, &sdk, &root.join("wit")]) {
@@ -303,7 +289,9 @@ fn build_python_guest(componentize: &Path, root: &Path, folder: &str, out: &Path
             .current_dir(&source)
             .arg("-d")
             .arg(root.join("wit"))
-            .args(["-w", WORLD, "componentize", "app", "-p"])
+            .arg("-w")
+            .arg(format!("crawlbox:plugin/{world}"))
+            .args(["componentize", "app", "-p"])
             .arg(&source)
             .arg("-p")
             .arg(&sdk)
@@ -313,36 +301,37 @@ fn build_python_guest(componentize: &Path, root: &Path, folder: &str, out: &Path
     );
 }
 
-/// Componentizes `guests/js-example/app.js`, with the crawlbox JS SDK
+/// componentize-js at the version `guests/js-example` pins, installed from
+/// its lock file under `tools` as `crawlbox build` installs it; returns the
+/// tool's path.
+fn js_tools(root: &Path, tools: &Path) -> PathBuf {
+    let pins = root.join("guests/js-example");
+    let package = std::fs::read(pins.join("package.json")).expect("read package.json");
+    let lock = std::fs::read(pins.join("package-lock.json")).expect("read package-lock.json");
+    let version = crawlbox_kit::tools::js_pin(&String::from_utf8_lossy(&package))
+        .expect("guests/js-example/package.json pins componentize-js");
+    crawlbox_kit::tools::componentize_js(tools, &version, Some((&package, &lock)))
+        .unwrap_or_else(|e| fail(&format!("{e:#}")))
+}
+
+/// Componentizes `guests/<folder>/app.js`, with the crawlbox JS SDK
 /// (`guests/sdk-js/crawlbox.js`) beside it: componentize-js follows the
 /// entry's relative imports (`import ... from './crawlbox.js'`) at build time.
-fn build_js_guest(root: &Path, tools: &Path, out: &Path) {
-    let source = root.join("guests/js-example");
+fn build_js_guest(
+    componentize: &Path,
+    root: &Path,
+    tools: &Path,
+    folder: &str,
+    world: &str,
+    out: &Path,
+) {
+    let source = root.join("guests").join(folder);
     let sdk = root.join("guests/sdk-js");
     if up_to_date(out, &[&source, &sdk, &root.join("wit")]) {
         return;
     }
-    // npm ci into target/, from the guest's own lock file.
-    let js = tools.join("js");
-    std::fs::create_dir_all(&js).expect("create target/guest-tools/js");
-    let lock = std::fs::read(source.join("package-lock.json")).expect("read package-lock.json");
-    let installed = std::fs::read(js.join("package-lock.json")).ok();
-    if installed.as_deref() != Some(&lock[..]) || !js.join("node_modules").exists() {
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(source.join(file), js.join(file)).expect("copy the npm manifest");
-        }
-        run(
-            Command::new("npm").current_dir(&js).args([
-                "ci",
-                "--silent",
-                "--no-audit",
-                "--no-fund",
-            ]),
-            "installing componentize-js with `npm ci` (needs Node.js and npm; on Debian: apt-get install nodejs npm)",
-        );
-    }
     // componentize-js wants the WIT folder under the source's folder.
-    let staging = tools.join("js-src");
+    let staging = tools.join(format!("src-{folder}"));
     let _ = std::fs::remove_dir_all(&staging);
     copy_dir(&root.join("wit"), &staging.join("wit"));
     std::fs::copy(source.join("app.js"), staging.join("app.js")).expect("copy app.js");
@@ -350,11 +339,11 @@ fn build_js_guest(root: &Path, tools: &Path, out: &Path) {
         .expect("copy the JS SDK, guests/sdk-js/crawlbox.js");
     std::fs::create_dir_all(out.parent().expect("has a parent")).expect("create components dir");
     run(
-        Command::new(js.join("node_modules/.bin/componentize-js"))
+        Command::new(componentize)
             .current_dir(&staging)
-            .args(["app.js", "-w", "wit", "-n", "scraper", "-o"])
+            .args(["app.js", "-w", "wit", "-n", world, "-o"])
             .arg(out),
-        "componentizing the JavaScript guest",
+        &format!("componentizing the JavaScript guest {folder}"),
     );
 }
 

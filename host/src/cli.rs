@@ -32,7 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a plugin.
     Run(RunArgs),
-    /// Start the built-in demo site on 127.0.0.1 and crawl it with the example plugin.
+    /// Start the built-in demo site on 127.0.0.1 and crawl it with the
+    /// example plugin, or with PLUGIN.wasm (a scraper or a spider).
     Demo(DemoArgs),
     /// Compile plugins ahead of time into the compile cache, so that `run`
     /// starts them without compiling.
@@ -46,6 +47,125 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Write the items of a crawl kept in Redis as JSON Lines.
     Export(ExportArgs),
+    /// Start a plugin project: its source, the SDK, the WIT, pinned build
+    /// tools and a crawlbox.toml, ready for `crawlbox build`.
+    New(NewArgs),
+    /// Build the plugin project in DIR into DIR/NAME.wasm, with cargo,
+    /// componentize-py or componentize-js (installed on first use).
+    Build(BuildArgs),
+    /// Write the crawlbox:plugin WIT (and the WASI packages it uses), for
+    /// tools that want it.
+    Wit(WitArgs),
+    /// Fetch one URL and show what the spider's `parse` makes of it: its
+    /// items and its follow requests.
+    Parse(ParseCommandArgs),
+}
+
+/// A plugin's language, for `crawlbox new`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LanguageArg {
+    Rust,
+    Python,
+    #[value(alias = "javascript")]
+    Js,
+}
+
+impl From<LanguageArg> for crawlbox_kit::Language {
+    fn from(lang: LanguageArg) -> Self {
+        match lang {
+            LanguageArg::Rust => crawlbox_kit::Language::Rust,
+            LanguageArg::Python => crawlbox_kit::Language::Python,
+            LanguageArg::Js => crawlbox_kit::Language::Js,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name: lower-case letters, digits and `-` (e.g. shop-spider).
+    pub name: String,
+
+    /// The language to write it in.
+    #[arg(long, value_enum)]
+    pub lang: LanguageArg,
+
+    /// A spider (crawlbox:plugin/spider: the host drives the crawl, run with
+    /// `crawlbox crawl`) instead of a scraper (the plugin drives it, `crawlbox run`).
+    #[arg(long)]
+    pub spider: bool,
+
+    /// The folder to write [default: ./NAME].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Where the build tools are installed.
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// Install the build tools (componentize-py, componentize-js) here
+    /// [default: $XDG_CACHE_HOME/crawlbox/tools, else ~/.cache/crawlbox/tools].
+    #[arg(long, value_name = "DIR", env = "CRAWLBOX_TOOLS_DIR")]
+    pub tools_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The project (the folder with its crawlbox.toml).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    #[command(flatten)]
+    pub tools: ToolsArgs,
+
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WitArgs {
+    /// The folder to write the WIT into.
+    #[arg(value_name = "DIR", default_value = "wit")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ParseCommandArgs {
+    /// The spider: a component of the crawlbox:plugin/spider world.
+    #[arg(value_name = "SPIDER.wasm")]
+    pub spider: PathBuf,
+
+    /// The page to fetch and parse. It is fetched as the spider's first
+    /// start request asks (its headers and extraction), with this URL; its
+    /// origin is allowed for this command.
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// The spider's input, for its `start` (default: the manifest's `input`, else null).
+    #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
+    pub input: Option<String>,
+
+    /// Read the spider's input (JSON) from a file.
+    #[arg(long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+
+    /// The meta handed to `parse` with the page, as a follow would carry it.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub meta: String,
+
+    /// Print the items and follows as one JSON object instead.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The manifest to use instead of `crawlbox.toml` beside the spider.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Where a shared crawl lives.
@@ -274,6 +394,13 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// A plugin to run on the demo site instead of the example crawler: a
+    /// scraper runs as `crawlbox run` runs it, a spider as `crawlbox crawl`
+    /// does, with the input `{"start": [DEMO URL], "max_pages": N}` and the
+    /// site allowed.
+    #[arg(value_name = "PLUGIN.wasm")]
+    pub plugin_wasm: Option<PathBuf>,
+
     /// Pages on the demo site.
     #[arg(long, default_value_t = 300)]
     pub pages: usize,
@@ -452,6 +579,22 @@ pub struct CommonArgs {
     ))]
     pub user_agent: Option<String>,
 
+    /// Write every request and response of the run (each redirect hop and
+    /// robots.txt included) into DIR as WARC 1.1 files, the bodies as they
+    /// came over the wire. `--replay DIR` runs it again offline.
+    #[arg(long, value_name = "DIR", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+
+    /// Answer every request from the WARC files in DIR (made with --record,
+    /// or by any WARC tool), with no network at all. A request that was not
+    /// recorded fails with `not-recorded`.
+    #[arg(long, value_name = "DIR")]
+    pub replay: Option<PathBuf>,
+
+    /// With --replay: fetch what was not recorded from the network.
+    #[arg(long, requires = "replay")]
+    pub replay_fallback: bool,
+
     /// No progress line and no stats summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -498,6 +641,14 @@ impl CommonArgs {
             request_timeout: self.timeout,
             network_thread: self.network_thread,
             user_agent: self.user_agent.clone().unwrap_or(defaults.user_agent),
+            archive: match (&self.record, &self.replay) {
+                (Some(dir), _) => Some(net::Archive::Record(dir.clone())),
+                (None, Some(dir)) => Some(net::Archive::Replay {
+                    dir: dir.clone(),
+                    fallback: self.replay_fallback,
+                }),
+                (None, None) => None,
+            },
             ..defaults
         })
     }

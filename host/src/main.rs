@@ -36,6 +36,8 @@ fn main() -> ExitCode {
         Command::Crawl(args) => &args.common.log,
         Command::Worker(args) => &args.common.log,
         Command::Export(_) => "warn,crawlbox=info",
+        Command::New(_) | Command::Build(_) | Command::Wit(_) => "warn,crawlbox=info",
+        Command::Parse(args) => &args.common.log,
     };
     if let Err(e) = console::init_logging(log) {
         eprintln!("crawlbox: {e:#}");
@@ -62,6 +64,10 @@ fn main() -> ExitCode {
             Command::Crawl(args) => commands::crawl::crawl(args).await,
             Command::Worker(args) => commands::worker::worker(args).await,
             Command::Export(args) => commands::export::export(args).await,
+            Command::New(args) => commands::author::new(args),
+            Command::Build(args) => commands::author::build(args),
+            Command::Wit(args) => commands::author::wit(args),
+            Command::Parse(args) => commands::parse::parse(args).await,
         }
     });
     match result {

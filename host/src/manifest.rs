@@ -49,6 +49,10 @@ pub struct Manifest {
     pub network: NetworkSection,
     #[serde(default)]
     pub limits: LimitsSection,
+    /// How `crawlbox build` builds the plugin: read by `crawlbox_kit`,
+    /// accepted here.
+    #[serde(default, rename = "build")]
+    _build: Option<serde::de::IgnoredAny>,
 }
 
 impl Manifest {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::redis_support::RedisServer;
-use crate::support::{cache_dir, crawl_spider, crawlbox, grant, site, tempfile};
+use crate::support::{
+    SPIDERS, cache_dir, crawl_spider, crawl_with, crawlbox, grant, site, tempfile,
+};
 
 const PAGES: usize = 2000;
 /// The shared least delay between two fetches from the site.
@@ -174,6 +176,49 @@ fn a_worker_adopts_the_limits_the_crawl_was_seeded_with() {
     assert_eq!(export.code, 0, "{}", export.stderr);
     assert_eq!(export.records.len(), 50, "the crawl's --max-pages 50 held");
     assert_eq!(site.counters().requests(), 50);
+}
+
+/// Spiders in every language run as Redis workers: the crawl is seeded with
+/// one, and a `crawlbox worker` (which takes the spider from Redis) crawls
+/// the whole site, each page exactly once.
+#[test]
+fn the_spiders_of_every_language_work_a_crawl_from_redis() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let pages = 120;
+    let site = site(pages, Duration::ZERO);
+    let grant = grant(&site);
+    for (lang, spider) in SPIDERS {
+        let before = site.counters().requests();
+        let name = format!("every-{lang}");
+        let seed = crawl_with(
+            spider,
+            &site,
+            &["--redis", &url, "--crawl", &name, "--seed-only"],
+        );
+        assert_eq!(seed.code, 0, "{lang}: {}", seed.stderr);
+        let mut args = vec!["worker", "--redis", &url, "--crawl", &name, "-q"];
+        args.extend(grant.iter().map(String::as_str));
+        let work = crawlbox(&args);
+        assert_eq!(work.code, 0, "{lang}: {}", work.stderr);
+        let export = crawlbox(&["export", "--redis", &url, "--crawl", &name]);
+        assert_eq!(export.code, 0, "{lang}: {}", export.stderr);
+        let urls: HashSet<&str> = export
+            .records
+            .iter()
+            .map(|r| r["url"].as_str().unwrap())
+            .collect();
+        assert_eq!(export.records.len(), pages, "{lang}: one item per page");
+        assert_eq!(urls.len(), pages, "{lang}: every page once");
+        assert!(
+            export
+                .records
+                .iter()
+                .all(|r| r["title"].as_str().unwrap().starts_with("Page ")),
+            "{lang}"
+        );
+        assert_eq!(site.counters().requests() - before, pages as u64, "{lang}");
+    }
 }
 
 #[test]

@@ -5,11 +5,13 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod archive;
 mod budgets;
 mod cli;
 mod distributed;
 mod hostile_output;
 mod hostile_sites;
+mod kit;
 mod languages;
 mod network;
 mod sandbox;

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use crawlbox_guest_artifacts::{EXAMPLE_CRAWLER, EXAMPLE_SPIDER};
 use serde_json::Value;
 
-use crate::support::{cache_dir, crawl_input, crawl_spider, crawlbox, grant, site, tempfile};
+use crate::support::{
+    SPIDERS, cache_dir, crawl_input, crawl_spider, crawl_with, crawlbox, grant, same_host_links,
+    site, tempfile,
+};
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -16,6 +19,62 @@ fn lines(path: &std::path::Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// The first `count` pages of a demo site of `pages`, breadth-first from
+/// page 0: the pages a spider crawling one page at a time finds.
+fn breadth_first(site: &crawlbox_demo_site::Site, pages: usize, count: usize) -> HashSet<String> {
+    let mut order = vec![0];
+    let mut next = 0;
+    while order.len() < count {
+        for link in crawlbox_demo_site::links_of(order[next], pages) {
+            if order.len() < count && !order.contains(&link) {
+                order.push(link);
+            }
+        }
+        next += 1;
+    }
+    order
+        .iter()
+        .map(|n| site.url(&format!("/page/{n}")))
+        .collect()
+}
+
+/// The spiders of every language (`guests/example-spider`,
+/// `guests/python-spider`, `guests/js-spider`, each on its SDK) crawl the
+/// same pages, each page once, with the same items.
+#[test]
+fn the_spiders_of_every_language_crawl_exactly_the_same_pages() {
+    let pages = 300;
+    let site = site(pages, Duration::ZERO);
+    let expected = breadth_first(&site, pages, 100);
+    for (lang, spider) in SPIDERS {
+        let before = site.counters().requests();
+        let run = crawl_with(spider, &site, &["--max-pages", "100", "--concurrency", "1"]);
+        assert_eq!(run.code, 0, "{lang}: {}", run.stderr);
+        let urls: HashSet<String> = run
+            .records
+            .iter()
+            .map(|r| r["url"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(run.records.len(), 100, "{lang}: one item per page");
+        assert_eq!(urls, expected, "{lang}: the first 100 pages, breadth-first");
+        for record in &run.records {
+            let n = record["url"].as_str().unwrap().rsplit('/').next().unwrap();
+            assert_eq!(record["title"], format!("Page {n}"), "{lang}: {record}");
+            assert_eq!(record["status"], 200, "{lang}: {record}");
+            assert_eq!(
+                record["links"].as_u64().unwrap(),
+                same_host_links(record, pages),
+                "{lang}: {record}"
+            );
+        }
+        assert_eq!(
+            site.counters().requests() - before,
+            100,
+            "{lang}: each page once"
+        );
+    }
 }
 
 #[test]
@@ -40,20 +99,7 @@ fn a_spider_crawls_the_same_site_as_the_crawler() {
             .collect()
     };
     // The spider goes breadth-first from page 0: the first 120 pages found.
-    let mut breadth_first = vec![0];
-    let mut next = 0;
-    while breadth_first.len() < 120 {
-        for link in crawlbox_demo_site::links_of(breadth_first[next], 300) {
-            if breadth_first.len() < 120 && !breadth_first.contains(&link) {
-                breadth_first.push(link);
-            }
-        }
-        next += 1;
-    }
-    let breadth_first: HashSet<String> = breadth_first
-        .iter()
-        .map(|n| site.url(&format!("/page/{n}")))
-        .collect();
+    let breadth_first = breadth_first(&site, 300, 120);
     assert_eq!(urls(&spider.records), breadth_first);
     // The crawler takes pages as they complete, so which 120 it finds
     // depends on timing: 120 distinct pages of the site, from page 0.
@@ -79,6 +125,23 @@ fn a_spider_crawls_the_same_site_as_the_crawler() {
 
 #[test]
 fn a_crawl_killed_with_sigkill_resumes_without_losing_or_refetching_pages() {
+    resumes_after_sigkill(EXAMPLE_SPIDER);
+}
+
+#[test]
+fn a_python_spider_s_crawl_resumes_after_sigkill() {
+    resumes_after_sigkill(crawlbox_guest_artifacts::PYTHON_SPIDER);
+}
+
+#[test]
+fn a_js_spider_s_crawl_resumes_after_sigkill() {
+    resumes_after_sigkill(crawlbox_guest_artifacts::JS_SPIDER);
+}
+
+/// A crawl by `spider` killed with SIGKILL after 60 items, run again with
+/// the same state: every page exactly once, none fetched again but those
+/// in flight at the kill.
+fn resumes_after_sigkill(spider: &str) {
     let pages = 300;
     let site = site(pages, Duration::from_millis(10));
     let state = tempfile("state");
@@ -88,7 +151,7 @@ fn a_crawl_killed_with_sigkill_resumes_without_losing_or_refetching_pages() {
     let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
     let crawl = || {
         Command::new(env!("CARGO_BIN_EXE_crawlbox"))
-            .args(["crawl", EXAMPLE_SPIDER, "--input", &input, "--state"])
+            .args(["crawl", spider, "--input", &input, "--state"])
             .arg(&state)
             .args(&grant)
             .args(["--concurrency", "4", "-q"])
@@ -263,4 +326,79 @@ fn a_spider_parses_on_several_instances_at_once() {
             "--instances {instances}: parses overlap only with two instances: {spans:?}"
         );
     }
+}
+
+/// `crawlbox parse ...`: (exit code, stdout, stderr); its stdout is no
+/// JSON Lines.
+fn crawlbox_parse(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_crawlbox"))
+        .arg("parse")
+        .args(args)
+        .args(["--allow-network", "127.0.0.1"])
+        .env_remove("RUST_LOG")
+        .env("CRAWLBOX_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `crawlbox parse SPIDER URL` shows what the spider makes of one page, in
+/// every language: the page's item, and its follows (the host-extracted
+/// links a follow-links makes follows of), readable or as JSON.
+#[test]
+fn crawlbox_parse_shows_a_page_s_items_and_follows() {
+    let pages = 50;
+    let site = site(pages, Duration::ZERO);
+    let page = site.url("/page/3");
+    let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
+    let mut expected: Vec<String> = crawlbox_demo_site::links_of(3, pages)
+        .into_iter()
+        .chain([3])
+        .map(|n| site.url(&format!("/page/{n}")))
+        .collect();
+    expected.sort();
+    expected.dedup();
+    for (lang, spider) in SPIDERS {
+        let before = site.counters().requests();
+        let (code, stdout, stderr) = crawlbox_parse(&[spider, &page, "--input", &input, "--json"]);
+        assert_eq!(code, 0, "{lang}: {stderr}");
+        let out: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(out["status"], 200, "{lang}: {out}");
+        let items = out["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{lang}: {out}");
+        assert_eq!(items[0]["title"], "Page 3", "{lang}: {out}");
+        assert_eq!(items[0]["url"], page.as_str(), "{lang}: {out}");
+        let mut follows: Vec<String> = out["follows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                assert_eq!(f["method"], "GET");
+                f["url"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        follows.sort();
+        assert_eq!(follows, expected, "{lang}: the page's same-host links");
+        // Only the page itself was fetched, nothing it leads to.
+        assert_eq!(site.counters().requests() - before, 1, "{lang}");
+        assert_eq!(site.counters().requests_for("/page/0"), 0, "{lang}");
+    }
+    // Readable: the fetch, the items and the follows, by heading.
+    let (code, text, stderr) = crawlbox_parse(&[EXAMPLE_SPIDER, &page, "--input", &input]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(text.contains(&format!("GET {page} -> 200")), "{text}");
+    assert!(text.contains("items (1):"), "{text}");
+    assert!(text.contains("\"title\": \"Page 3\""), "{text}");
+    assert!(
+        text.contains(&format!("follows ({}):", expected.len())),
+        "{text}"
+    );
+    // A spider whose start needs an input it was not given says so.
+    let (code, _, stderr) = crawlbox_parse(&[EXAMPLE_SPIDER, &page]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--input"), "{stderr}");
 }

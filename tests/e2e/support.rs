@@ -126,14 +126,21 @@ pub fn grant(site: &Site) -> [String; 4] {
 /// `crawlbox crawl` of the example spider from the site's page 0, with the
 /// site granted and `extra` arguments (limits, `--redis`, ...).
 pub fn crawl_spider(site: &Site, extra: &[&str]) -> Run {
+    crawl_with(crawlbox_guest_artifacts::EXAMPLE_SPIDER, site, extra)
+}
+
+/// The example spiders, one per language: (language, component).
+pub const SPIDERS: [(&str, &str); 3] = [
+    ("rust", crawlbox_guest_artifacts::EXAMPLE_SPIDER),
+    ("python", crawlbox_guest_artifacts::PYTHON_SPIDER),
+    ("js", crawlbox_guest_artifacts::JS_SPIDER),
+];
+
+/// [`crawl_spider`] with another spider.
+pub fn crawl_with(spider: &str, site: &Site, extra: &[&str]) -> Run {
     let input = serde_json::json!({ "start": [site.url("/page/0")] }).to_string();
     let grant = grant(site);
-    let mut args = vec![
-        "crawl",
-        crawlbox_guest_artifacts::EXAMPLE_SPIDER,
-        "--input",
-        &input,
-    ];
+    let mut args = vec!["crawl", spider, "--input", &input];
     args.extend(extra);
     args.extend(grant.iter().map(String::as_str));
     crawlbox(&args)

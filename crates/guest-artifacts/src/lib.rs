@@ -10,9 +10,10 @@
 //!   (`EXAMPLE_SPIDER`, `HTTP_COMMAND`, `HOSTILE_PROBE`, ...). The tests
 //!   enable it through their `[dev-dependencies]`; the release binary does
 //!   not need it.
-//! * `python`: also the Python guests (`PYTHON_EXAMPLE`, `PYTHON_WASI_HTTP`);
-//!   implies `test-guests`.
-//! * `js`: also the JavaScript guest (`JS_EXAMPLE`); implies `test-guests`.
+//! * `python`: also the Python guests (`PYTHON_EXAMPLE`, `PYTHON_WASI_HTTP`,
+//!   `PYTHON_SPIDER`); implies `test-guests`.
+//! * `js`: also the JavaScript guests (`JS_EXAMPLE`, `JS_SPIDER`); implies
+//!   `test-guests`.
 
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
 

@@ -1,6 +1,7 @@
 //! `crawlbox crawl`: a spider, the host owning the frontier (in memory, in
 //! a state directory to resume, or in Redis with `--redis`).
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -8,7 +9,7 @@ use crawlbox_crawl::{CrawlOptions, CrawlReport};
 use crawlbox_runtime::RunReport;
 
 use super::{Host, check_file_name, exit_code, input_from, worker};
-use crate::cli::CrawlArgs;
+use crate::cli::{CommonArgs, CrawlArgs};
 use crate::console::Progress;
 use crate::manifest::{Job, Manifest, WasmSource, plugin_name};
 use crate::output::{Output, PluginSink};
@@ -48,7 +49,44 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     }
     let host = Host::start(common.client_config()?, &common.cache)?;
     let spider = host.load_spider(&job, &job.wasm.bytes()?, &args.spider.display().to_string())?;
-    let mut frontier = match &args.state {
+    let local = LocalCrawl {
+        state: args.state.as_deref(),
+        limits,
+        caps,
+        options: CrawlOptions {
+            fresh_instance: args.fresh_instance,
+            instances: args.parse.instances(),
+            ..CrawlOptions::default()
+        },
+    };
+    crawl_locally(&host, &job, spider, common, local).await
+}
+
+/// A crawl in this process: its frontier in memory, or in a state
+/// directory to resume.
+pub struct LocalCrawl<'a> {
+    pub state: Option<&'a Path>,
+    pub limits: crawlbox_frontier::Limits,
+    pub caps: crawlbox_frontier::Caps,
+    pub options: CrawlOptions,
+}
+
+/// Crawls with `spider` (loaded on `host` for `job`), prints the summary
+/// and returns the exit code.
+pub async fn crawl_locally(
+    host: &Host,
+    job: &Job,
+    spider: crawlbox_runtime::Plugin,
+    common: &CommonArgs,
+    local: LocalCrawl<'_>,
+) -> anyhow::Result<ExitCode> {
+    let LocalCrawl {
+        state,
+        limits,
+        caps,
+        options,
+    } = local;
+    let mut frontier = match state {
         Some(dir) => crawlbox_frontier::Frontier::open(dir, limits)
             .with_context(|| format!("cannot open the crawl state in {}", dir.display()))?,
         None => crawlbox_frontier::Frontier::in_memory(limits),
@@ -59,7 +97,7 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     let out_path = common
         .out
         .clone()
-        .or_else(|| args.state.as_ref().map(|dir| dir.join("items.jsonl")));
+        .or_else(|| state.map(|dir| dir.join("items.jsonl")));
     let out = match &out_path {
         Some(path) => {
             let (out, lines) = Output::append(path)?;
@@ -86,18 +124,13 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let sink = PluginSink::new(out, None);
-    let spec = host.spec(&job, spider, sink.clone());
+    let spec = host.spec(job, spider, sink.clone());
     let progress = Progress::start(
         common.quiet,
         &job.name,
         vec![(spec.session.clone(), sink)],
         &host.client,
     );
-    let options = CrawlOptions {
-        fresh_instance: args.fresh_instance,
-        instances: args.parse.instances(),
-        ..CrawlOptions::default()
-    };
     let report: CrawlReport =
         crawlbox_crawl::crawl(&host.runtime, spec, &mut frontier, options).await;
     drop(progress);

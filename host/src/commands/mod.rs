@@ -1,9 +1,11 @@
 //! One module per command, and the set-up they share ([`Host`]).
 
+pub mod author;
 pub mod compile;
 pub mod crawl;
 pub mod demo;
 pub mod export;
+pub mod parse;
 pub mod run;
 pub mod worker;
 

@@ -65,6 +65,16 @@ pub async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<Exi
     for job in &jobs {
         plugins.push(host.load(job, &job.wasm.bytes()?)?);
     }
+    run_loaded(&host, common, jobs, plugins).await
+}
+
+/// [`run_jobs`] with the plugins loaded on `host` already.
+pub async fn run_loaded(
+    host: &Host,
+    common: &CommonArgs,
+    jobs: Vec<Job>,
+    plugins: Vec<crawlbox_runtime::Plugin>,
+) -> anyhow::Result<ExitCode> {
     let several = jobs.len() > 1;
     let shared = match &common.out_dir {
         Some(_) => None,
