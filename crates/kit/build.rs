@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 fn main() {
     let crate_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = crate_dir.join("../..");
-    let groups: [(&str, PathBuf); 8] = [
+    let groups: [(&str, PathBuf); 11] = [
         ("WIT", root.join("wit")),
         ("RUST_SDK", root.join("crates/guest/src")),
         ("PYTHON_SDK", root.join("guests/sdk-python")),
@@ -23,6 +23,11 @@ fn main() {
             root.join("guests/python-example/requirements.txt"),
         ),
         ("JS_PINS", root.join("guests/js-example")),
+        // The example spiders, tested as they are, are the new spiders'
+        // code (under a header of the template's).
+        ("RUST_SPIDER", root.join("guests/example-spider/src/lib.rs")),
+        ("PYTHON_SPIDER", root.join("guests/python-spider/app.py")),
+        ("JS_SPIDER", root.join("guests/js-spider/app.js")),
     ];
     let mut out = String::new();
     for (name, dir) in &groups {

@@ -283,17 +283,33 @@ fn project_files(project: &NewProject) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>
     for (rel, bytes) in embedded::WIT {
         files.push((Path::new("wit").join(rel), bytes.to_vec()));
     }
-    let example = template(&format!(
-        "{}/{}.{}",
-        lang.key(),
-        world.key(),
-        match lang {
-            Language::Rust => "rs",
-            Language::Python => "py",
-            Language::Js => "js",
+    let ext = match lang {
+        Language::Rust => "rs",
+        Language::Python => "py",
+        Language::Js => "js",
+    };
+    let example = match world {
+        World::Scraper => template(&format!("{}/scraper.{ext}", lang.key())).to_owned(),
+        // crawlbox's own example spider, under the template's header.
+        World::Spider => {
+            let (example, first_code_line) = match lang {
+                Language::Rust => (embedded::RUST_SPIDER, "use "),
+                Language::Python => (embedded::PYTHON_SPIDER, "from crawlbox"),
+                Language::Js => (embedded::JS_SPIDER, "import {"),
+            };
+            let code =
+                std::str::from_utf8(example.first().context("the example spider is embedded")?.1)
+                    .context("the example spider is UTF-8")?;
+            let body = code
+                .find(first_code_line)
+                .map_or(code, |start| &code[start..]);
+            format!(
+                "{}{body}",
+                template(&format!("{}/spider-header.{ext}", lang.key()))
+            )
         }
-    ));
-    files.push((source.into(), fill(example)));
+    };
+    files.push((source.into(), fill(&example)));
     match lang {
         Language::Rust => {
             files.push(("Cargo.toml".into(), fill(template("rust/Cargo.toml"))));

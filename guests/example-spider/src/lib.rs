@@ -28,7 +28,8 @@ struct Page {
     links: usize,
 }
 
-/// What every request asks the host to extract, and its title query.
+/// A request that has the host parse the page and hand back its title and
+/// its links on the same host (not the HTML itself).
 fn page_request(url: &str) -> (Request, Query) {
     let mut what = Extract::new().links(LinkRule {
         same_host: true,
@@ -43,6 +44,7 @@ struct Site;
 impl Spider for Site {
     type Input = Input;
     type Item = Page;
+    /// What a follow carries back to `parse`: nothing here.
     type Meta = ();
 
     fn start(input: Input) -> crawlbox_guest::Result<Vec<Follow<()>>> {
@@ -68,6 +70,7 @@ impl Spider for Site {
             status: page.status,
             url: page.url,
         };
+        // Follow every link the host extracted, each as a copy of `template`.
         Ok(Output::new().item(item).follow_links(template))
     }
 }

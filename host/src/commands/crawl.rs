@@ -8,27 +8,22 @@ use anyhow::Context;
 use crawlbox_crawl::{CrawlOptions, CrawlReport};
 use crawlbox_runtime::RunReport;
 
-use super::{Host, check_file_name, exit_code, input_from, worker};
+use super::{Host, exit_code, file_job, input_from, worker};
 use crate::cli::{CommonArgs, CrawlArgs};
 use crate::console::Progress;
-use crate::manifest::{Job, Manifest, WasmSource, plugin_name};
+use crate::manifest::Job;
 use crate::output::{Output, PluginSink};
 use crate::summary;
 
 pub async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     let input = input_from(&args.input, &args.input_file)?;
-    let (manifest, _) = Manifest::for_plugin(&args.spider, args.manifest.as_deref())?;
-    let job = Job::resolve(
-        WasmSource::File(args.spider.clone()),
-        &plugin_name(&args.spider),
-        &manifest,
+    let job = file_job(
+        &args.spider,
+        args.manifest.as_deref(),
         input,
         &[],
         &args.plugin,
     )?;
-    if manifest.name.is_none() {
-        check_file_name(&job.name, &args.spider)?;
-    }
     let common = &args.common;
     let caps = args.frontier.caps();
     let limits = crawlbox_frontier::Limits {

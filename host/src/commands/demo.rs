@@ -8,9 +8,9 @@ use crawlbox_demo_site::{Site, SiteConfig};
 
 use super::crawl::{LocalCrawl, crawl_locally};
 use super::run::{run_jobs, run_loaded};
-use super::{Host, check_file_name};
+use super::{Host, file_job};
 use crate::cli::{DemoArgs, PluginArgs};
-use crate::manifest::{Job, Manifest, WasmSource, plugin_name};
+use crate::manifest::{Job, Manifest, WasmSource};
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let site = Site::start(SiteConfig {
@@ -60,18 +60,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             // The plugin's own manifest (its limits, its name), with the
             // demo's input and grant.
-            let (manifest, _) = Manifest::for_plugin(path, None)?;
-            let job = Job::resolve(
-                WasmSource::File(path.clone()),
-                &plugin_name(path),
-                &manifest,
-                Some(input),
-                &[],
-                &plugin_args,
-            )?;
-            if manifest.name.is_none() {
-                check_file_name(&job.name, path)?;
-            }
+            let job = file_job(path, None, Some(input), &[], &plugin_args)?;
             let host = Host::start(args.common.client_config()?, &args.common.cache)?;
             let plugin = host.load(&job, &job.wasm.bytes()?)?;
             if plugin.is_spider() {

@@ -142,6 +142,31 @@ pub fn input_from(
     Ok(Some(input))
 }
 
+/// The job of the plugin file `plugin`: its manifest (`manifest`, else
+/// `crawlbox.toml` beside it) merged with the command line. A plugin named
+/// after its file has its name checked (`check_file_name`).
+pub fn file_job(
+    plugin: &std::path::Path,
+    manifest: Option<&std::path::Path>,
+    input: Option<String>,
+    command_args: &[String],
+    args: &crate::cli::PluginArgs,
+) -> anyhow::Result<Job> {
+    let (manifest, _) = crate::manifest::Manifest::for_plugin(plugin, manifest)?;
+    let job = Job::resolve(
+        crate::manifest::WasmSource::File(plugin.to_owned()),
+        &crate::manifest::plugin_name(plugin),
+        &manifest,
+        input,
+        command_args,
+        args,
+    )?;
+    if manifest.name.is_none() {
+        check_file_name(&job.name, plugin)?;
+    }
+    Ok(job)
+}
+
 /// A plugin named after its file (no manifest or job names it): the name
 /// must be a plain name too (see `names`).
 pub fn check_file_name(name: &str, plugin: &std::path::Path) -> anyhow::Result<()> {

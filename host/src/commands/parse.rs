@@ -13,15 +13,13 @@ use crawlbox_net::Request;
 use crawlbox_runtime::{Follow, Outcome, escape_untrusted};
 use serde_json::{Value, json};
 
-use super::{Host, check_file_name, input_from};
+use super::{Host, file_job, input_from};
 use crate::cli::{ParseCommandArgs, PluginArgs};
-use crate::manifest::{Job, Manifest, WasmSource, plugin_name};
 use crate::output::{Output, PluginSink};
 
 pub async fn parse(args: ParseCommandArgs) -> anyhow::Result<ExitCode> {
     let input = input_from(&args.input, &args.input_file)?;
     let page = Request::get(&args.url).map_err(|e| anyhow::anyhow!("the URL to parse: {e}"))?;
-    let (manifest, _) = Manifest::for_plugin(&args.spider, args.manifest.as_deref())?;
     // The page the user names is allowed; what it leads to, as ever, only
     // if the grants allow it.
     let plugin_args = PluginArgs {
@@ -32,17 +30,13 @@ pub async fn parse(args: ParseCommandArgs) -> anyhow::Result<ExitCode> {
         .concat(),
         ..args.plugin
     };
-    let job = Job::resolve(
-        WasmSource::File(args.spider.clone()),
-        &plugin_name(&args.spider),
-        &manifest,
+    let job = file_job(
+        &args.spider,
+        args.manifest.as_deref(),
         input,
         &[],
         &plugin_args,
     )?;
-    if manifest.name.is_none() {
-        check_file_name(&job.name, &args.spider)?;
-    }
     let host = Host::start(args.common.client_config()?, &args.common.cache)?;
     let plugin = host.load_spider(&job, &job.wasm.bytes()?, &args.spider.display().to_string())?;
     // What the spider emits itself (`emit`) goes where a crawl's items go.

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use crawlbox_runtime::Outcome;
 use futures::future::join_all;
 
-use super::{EXIT_HOST_FAILED, Host, check_file_name, input_from};
+use super::{EXIT_HOST_FAILED, Host, check_file_name, file_job, input_from};
 use crate::cli::{CommonArgs, RunArgs};
 use crate::console::Progress;
 use crate::manifest::{Job, JobsFile, Manifest, WasmSource, dedup_names, plugin_name};
@@ -38,19 +38,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for plugin in &args.plugins {
-        let (manifest, _) = Manifest::for_plugin(plugin, args.manifest.as_deref())?;
-        let job = Job::resolve(
-            WasmSource::File(plugin.clone()),
-            &plugin_name(plugin),
-            &manifest,
+        jobs.push(file_job(
+            plugin,
+            args.manifest.as_deref(),
             input.clone(),
             &args.args,
             &args.plugin,
-        )?;
-        if manifest.name.is_none() {
-            check_file_name(&job.name, plugin)?;
-        }
-        jobs.push(job);
+        )?);
     }
     dedup_names(&mut jobs);
     run_jobs(&args.common, jobs).await
