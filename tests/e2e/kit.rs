@@ -30,16 +30,23 @@ fn tools_dir() -> PathBuf {
 /// `crawlbox` with the test's tools directory (and, for Rust, a shared
 /// cargo target directory), from `dir`.
 fn crawlbox_in(dir: &Path, args: &[&str]) -> Run {
+    crawlbox_with(dir, args, &[])
+}
+
+/// [`crawlbox_in`] with more environment variables.
+fn crawlbox_with(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
     let target = tools_dir().join("kit-cargo-target");
-    let output = Command::new(env!("CARGO_BIN_EXE_crawlbox"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crawlbox"));
+    cmd.args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
         .env("CRAWLBOX_TOOLS_DIR", tools_dir())
         .env("CRAWLBOX_CACHE_DIR", crate::support::cache_dir())
-        .env("CARGO_TARGET_DIR", target)
-        .output()
-        .expect("run crawlbox");
+        .env("CARGO_TARGET_DIR", target);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let output = cmd.output().expect("run crawlbox");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     Run {
         code: output.status.code().expect("exited"),
