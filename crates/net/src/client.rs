@@ -744,6 +744,33 @@ impl Session {
         err
     }
 
+    /// Counts a request about to be sent (from the network or the
+    /// recording) against the run's request budget.
+    fn start_request(&self, url: &Url) -> Result<(), FetchError> {
+        if self.stats.try_start_request(self.config.max_requests) {
+            return Ok(());
+        }
+        Err(self.refuse(FetchError::new(
+            ErrorKind::Denied,
+            format!(
+                "{url}: the run's budget of {} requests is spent",
+                self.config.max_requests.unwrap_or_default()
+            ),
+        )))
+    }
+
+    /// A response arrived for `url` (from the network or the recording):
+    /// counted, and its cookies kept.
+    fn answered(&self, status: StatusCode, headers: &HeaderMap, url: &Url, hop: Hop) {
+        self.stats.response(status.as_u16());
+        if hop == Hop::Robots {
+            self.stats.robots_response();
+        }
+        if let Some(jar) = &self.jar {
+            store_cookies(jar, headers, url);
+        }
+    }
+
     /// `url`'s response from the recording, counted as a response is (the
     /// request budget included), without the network: no politeness turn,
     /// no slot, no connection.
@@ -755,22 +782,8 @@ impl Session {
         limits: Limits,
         asked: Instant,
     ) -> Result<http::Response<WireBody>, FetchError> {
-        if !self.stats.try_start_request(self.config.max_requests) {
-            return Err(self.refuse(FetchError::new(
-                ErrorKind::Denied,
-                format!(
-                    "{url}: the run's budget of {} requests is spent",
-                    self.config.max_requests.unwrap_or_default()
-                ),
-            )));
-        }
-        self.stats.response(recorded.status.as_u16());
-        if hop == Hop::Robots {
-            self.stats.robots_response();
-        }
-        if let Some(jar) = &self.jar {
-            store_cookies(jar, &recorded.headers, url);
-        }
+        self.start_request(url)?;
+        self.answered(recorded.status, &recorded.headers, url, hop);
         let mut response = http::Response::new(());
         *response.status_mut() = recorded.status;
         *response.version_mut() = recorded.version;
@@ -888,15 +901,7 @@ impl Session {
         // use. Turns are shared between sessions in turn, as slots are.
         inner.politeness.wait_turn(&key, self.id).await;
         let slot = inner.in_flight.acquire(self.id).await;
-        if !self.stats.try_start_request(self.config.max_requests) {
-            return Err(self.refuse(FetchError::new(
-                ErrorKind::Denied,
-                format!(
-                    "{url}: the run's budget of {} requests is spent",
-                    self.config.max_requests.unwrap_or_default()
-                ),
-            )));
-        }
+        self.start_request(url)?;
         let started = Instant::now();
         if let Some(waited) = waited {
             waited.add(started.duration_since(asked));
@@ -925,16 +930,10 @@ impl Session {
                 )))
             }
             Ok((response, conn)) => {
-                self.stats.response(response.status().as_u16());
-                if hop == Hop::Robots {
-                    self.stats.robots_response();
-                }
+                self.answered(response.status(), response.headers(), target, hop);
                 inner
                     .politeness
                     .observe(&key, response.status().as_u16(), started.elapsed());
-                if let Some(jar) = &self.jar {
-                    store_cookies(jar, response.headers(), target);
-                }
                 let tape = tape.map(|(writer, method, request_headers, request_body)| {
                     Box::new(Tape {
                         writer,
