@@ -17,6 +17,7 @@ use tokio::time::Sleep;
 use crate::archive::Tape;
 use crate::fair::Slot;
 use crate::pool::{HostPool, Lease, Peer, ReqBody};
+use crate::traffic::HostTraffic;
 use crate::{ErrorKind, FetchError, Stats, TimeoutKind};
 
 /// A response body as it comes off the connection: the request holds its
@@ -38,6 +39,7 @@ pub(crate) struct WireBody {
     limit: u64,
     received: u64,
     stats: Arc<Stats>,
+    host: Option<Arc<HostTraffic>>,
     started: Instant,
     url: Arc<str>,
     /// The exchange being recorded, if the client records.
@@ -109,6 +111,8 @@ pub(crate) struct BodyParts {
     pub(crate) between_bytes: Option<Duration>,
     pub(crate) limit: u64,
     pub(crate) stats: Arc<Stats>,
+    /// The host's figures in the client's traffic, if it is kept.
+    pub(crate) host: Option<Arc<HostTraffic>>,
     pub(crate) started: Instant,
     pub(crate) url: Arc<str>,
     pub(crate) tape: Option<Box<Tape>>,
@@ -137,6 +141,7 @@ impl WireBody {
             limit: parts.limit,
             received: 0,
             stats: parts.stats,
+            host: parts.host,
             started: parts.started,
             url: parts.url,
             tape: parts.tape,
@@ -168,8 +173,12 @@ impl WireBody {
             drop(lease);
         }
         self.slot = None;
-        self.stats.latency(self.started.elapsed());
+        let latency = self.started.elapsed();
+        self.stats.latency(latency);
         self.stats.request_ended();
+        if let Some(host) = &self.host {
+            host.body_ended(self.received, Ok(latency));
+        }
         if let Some(tape) = self.tape.take() {
             tape.write(&self.url);
         }
@@ -182,6 +191,9 @@ impl WireBody {
             self.slot = None;
             self.stats.record_error(err.kind);
             self.stats.request_ended();
+            if let Some(host) = &self.host {
+                host.body_ended(self.received, Err(err.kind));
+            }
         }
         err
     }
@@ -279,6 +291,9 @@ impl Drop for WireBody {
         if self.incoming.take().is_some() {
             self.conn = None;
             self.stats.request_ended();
+            if let Some(host) = &self.host {
+                host.body_dropped(self.received);
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::pool::{Conn, ConnCounters, HostKey, Pool, Tenant};
 use crate::request::{check_headers, parse_url};
 use crate::robots::{MAX_ROBOTS_REDIRECTS, RobotsCache, RobotsFailure};
 use crate::text::decode_text;
+use crate::traffic::{HostTraffic, RobotsDecision, Traffic};
 use crate::{
     ClientConfig, ConfigError, EgressPolicy, ErrorKind, FetchError, Request, Response, Stats,
     TimeoutKind,
@@ -151,7 +152,10 @@ impl Client {
         } else {
             None
         };
-        let counters = Arc::new(ConnCounters::default());
+        let counters = Arc::new(ConnCounters {
+            traffic: config.traffic.then(Traffic::default),
+            ..ConnCounters::default()
+        });
         let pool = Pool::new(
             network.as_ref().map(|n| n.handle.clone()),
             Connector::new(
@@ -215,6 +219,22 @@ impl Client {
     /// Connections open now, idle ones included.
     pub fn connections_open(&self) -> u64 {
         self.inner.counters.open.load(Ordering::Relaxed)
+    }
+
+    /// The traffic of every session so far, per host (see
+    /// [`crate::traffic`]); empty unless [`ClientConfig::traffic`] is on.
+    pub fn traffic(&self) -> crate::TrafficSnapshot {
+        self.inner
+            .counters
+            .traffic
+            .as_ref()
+            .map(Traffic::snapshot)
+            .unwrap_or_default()
+    }
+
+    /// `key`'s figures in the client's traffic, if it is kept.
+    fn traffic_of(&self, key: &HostKey) -> Option<Arc<HostTraffic>> {
+        self.inner.counters.traffic.as_ref().map(|t| t.host(key))
     }
 
     /// A new session with its own policy and [`Stats`], sharing this
@@ -744,11 +764,20 @@ impl Session {
         err
     }
 
-    /// Counts a request about to be sent (from the network or the
-    /// recording) against the run's request budget.
-    fn start_request(&self, url: &Url) -> Result<(), FetchError> {
+    /// Counts a request to `key` about to be sent (from the network or
+    /// the recording) against the run's request budget, and in the
+    /// client's traffic: the host's figures, to count what comes of it.
+    fn start_request(
+        &self,
+        key: &HostKey,
+        url: &Url,
+    ) -> Result<Option<Arc<HostTraffic>>, FetchError> {
         if self.stats.try_start_request(self.config.max_requests) {
-            return Ok(());
+            let host = self.client.traffic_of(key);
+            if let Some(host) = &host {
+                host.sent();
+            }
+            return Ok(host);
         }
         Err(self.refuse(FetchError::new(
             ErrorKind::Denied,
@@ -761,8 +790,18 @@ impl Session {
 
     /// A response arrived for `url` (from the network or the recording):
     /// counted, and its cookies kept.
-    fn answered(&self, status: StatusCode, headers: &HeaderMap, url: &Url, hop: Hop) {
+    fn answered(
+        &self,
+        host: Option<&HostTraffic>,
+        status: StatusCode,
+        headers: &HeaderMap,
+        url: &Url,
+        hop: Hop,
+    ) {
         self.stats.response(status.as_u16());
+        if let Some(host) = host {
+            host.answered(status.as_u16());
+        }
         if hop == Hop::Robots {
             self.stats.robots_response();
         }
@@ -777,13 +816,20 @@ impl Session {
     fn replay(
         &self,
         recorded: crate::warc::Recorded,
+        key: &HostKey,
         url: &Url,
         hop: Hop,
         limits: Limits,
         asked: Instant,
     ) -> Result<http::Response<WireBody>, FetchError> {
-        self.start_request(url)?;
-        self.answered(recorded.status, &recorded.headers, url, hop);
+        let host = self.start_request(key, url)?;
+        self.answered(
+            host.as_deref(),
+            recorded.status,
+            &recorded.headers,
+            url,
+            hop,
+        );
         let mut response = http::Response::new(());
         *response.status_mut() = recorded.status;
         *response.version_mut() = recorded.version;
@@ -799,6 +845,7 @@ impl Session {
                 .max_response_bytes
                 .unwrap_or(inner.config.max_response_bytes),
             stats: self.stats.clone(),
+            host,
             started: asked,
             url: url.as_str().into(),
             tape: None,
@@ -835,10 +882,17 @@ impl Session {
             .map_err(|e| self.refuse(FetchError::invalid(format!("invalid URL {url}: {e}"))))?;
         let key = HostKey::from_uri(&uri).map_err(|e| self.refuse(e))?;
         if let (Some(robots), Hop::Page) = (&inner.robots, hop) {
-            let crawl_delay = robots
+            let checked = robots
                 .check(&key, url, || self.fetch_robots(&key, limits))
-                .await
-                .map_err(|e| self.refuse(e))?;
+                .await;
+            if let Some(host) = self.client.traffic_of(&key) {
+                host.robots(match &checked {
+                    Ok(_) => RobotsDecision::Allowed,
+                    Err(e) if e.kind == ErrorKind::DeniedByRobots => RobotsDecision::Disallowed,
+                    Err(_) => RobotsDecision::Failed,
+                });
+            }
+            let crawl_delay = checked.map_err(|e| self.refuse(e))?;
             if let Some(delay) = crawl_delay {
                 inner.politeness.set_floor(&key, delay);
             }
@@ -866,7 +920,7 @@ impl Session {
         }) = &inner.archive
         {
             match recording.get(&method, url.as_str()) {
-                Some(Ok(recorded)) => return self.replay(recorded, url, hop, limits, asked),
+                Some(Ok(recorded)) => return self.replay(recorded, &key, url, hop, limits, asked),
                 Some(Err(e)) => {
                     return Err(self.refuse(FetchError::new(
                         ErrorKind::NotRecorded,
@@ -901,7 +955,7 @@ impl Session {
         // use. Turns are shared between sessions in turn, as slots are.
         inner.politeness.wait_turn(&key, self.id).await;
         let slot = inner.in_flight.acquire(self.id).await;
-        self.start_request(url)?;
+        let host = self.start_request(&key, url)?;
         let started = Instant::now();
         if let Some(waited) = waited {
             waited.add(started.duration_since(asked));
@@ -920,6 +974,9 @@ impl Session {
             {
                 // hyper's read buffer bounds the head only loosely: check it.
                 self.stats.request_ended();
+                if let Some(host) = &host {
+                    host.unanswered(ErrorKind::TooLarge);
+                }
                 Err(self.refuse(FetchError::new(
                     ErrorKind::TooLarge,
                     format!(
@@ -930,7 +987,13 @@ impl Session {
                 )))
             }
             Ok((response, conn)) => {
-                self.answered(response.status(), response.headers(), target, hop);
+                self.answered(
+                    host.as_deref(),
+                    response.status(),
+                    response.headers(),
+                    target,
+                    hop,
+                );
                 inner
                     .politeness
                     .observe(&key, response.status().as_u16(), started.elapsed());
@@ -961,6 +1024,7 @@ impl Session {
                                 .max_response_bytes
                                 .unwrap_or(inner.config.max_response_bytes),
                             stats: self.stats.clone(),
+                            host,
                             started,
                             url,
                         },
@@ -969,6 +1033,9 @@ impl Session {
             }
             Err(err) => {
                 self.stats.request_ended();
+                if let Some(host) = &host {
+                    host.unanswered(err.kind);
+                }
                 Err(self.refuse(err))
             }
         }

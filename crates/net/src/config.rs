@@ -122,6 +122,10 @@ pub struct ClientConfig {
     /// Record every exchange as WARC, or replay them from a recording
     /// (see [`Archive`]). Default: neither.
     pub archive: Option<Archive>,
+    /// Keep the client's [traffic](crate::traffic) per host (for a report,
+    /// metrics). Off, it costs nothing and
+    /// [`Client::traffic`](crate::Client::traffic) is empty. Default: off.
+    pub traffic: bool,
 }
 
 /// The default `user-agent`.
@@ -196,6 +200,7 @@ impl Default for ClientConfig {
             extract_threads: 0,
             extract_limits: crawlbox_extract::Limits::default(),
             archive: None,
+            traffic: false,
         }
     }
 }
@@ -307,6 +312,7 @@ impl std::fmt::Debug for ClientConfig {
             extract_threads,
             extract_limits,
             archive,
+            traffic,
         } = self;
         let proxies: Vec<String> = proxies.iter().map(|p| crate::proxy::mask(p)).collect();
         f.debug_struct("ClientConfig")
@@ -329,6 +335,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("autothrottle", autothrottle)
             .field("autothrottle_target", autothrottle_target)
             .field("archive", archive)
+            .field("traffic", traffic)
             .field("robots", robots)
             .field("decompress", decompress)
             .field("dns_ttl", dns_ttl)

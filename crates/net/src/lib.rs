@@ -19,7 +19,8 @@
 //!   [`DEFAULT_REQUEST_TIMEOUT`] by default), and a limit on the size of a
 //!   response body ([`DEFAULT_MAX_RESPONSE_BYTES`]);
 //! * per-run statistics ([`Stats`]): requests, responses by status, bytes,
-//!   errors by kind, latency percentiles.
+//!   errors by kind, latency percentiles; and the client's [`traffic`]
+//!   per host, for reports and metrics.
 //! * optional HTTP proxies ([`ClientConfig::proxies`]), taken round robin
 //!   by new connections: a `CONNECT` tunnel for `https` (TLS to the site
 //!   inside it), forwarding for plain `http`; credentials added by the host.
@@ -67,6 +68,7 @@ mod request;
 pub mod robots;
 mod stats;
 pub mod text;
+pub mod traffic;
 pub mod warc;
 
 #[cfg(feature = "test-support")]
@@ -89,3 +91,4 @@ pub use queue::FetchQueue;
 pub use request::{FORBIDDEN_HEADERS, Request, Response, is_forbidden_header};
 pub use stats::{LatencySummary, Stats, StatsSnapshot};
 pub use text::{DecodedText, TextDecoding};
+pub use traffic::{Traffic, TrafficSnapshot};

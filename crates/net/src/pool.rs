@@ -76,6 +76,9 @@ pub(crate) struct ConnCounters {
     pub(crate) opened: AtomicU64,
     /// Connections open now.
     pub(crate) open: AtomicU64,
+    /// The client's traffic per host (connections opened among it), if
+    /// it is kept.
+    pub(crate) traffic: Option<crate::traffic::Traffic>,
 }
 
 /// A connection checked out of the pool for one request, with the address
@@ -493,6 +496,9 @@ async fn open_on(
         let counters = shared.counters.clone();
         counters.opened.fetch_add(1, Ordering::Relaxed);
         counters.open.fetch_add(1, Ordering::Relaxed);
+        if let Some(traffic) = &counters.traffic {
+            traffic.host(&host.key).connection_opened();
+        }
         let guard = ConnGuard {
             _permit: permit,
             counters,
