@@ -39,6 +39,11 @@ pub trait Frontier {
     /// start requests are wanted.
     fn is_new(&mut self) -> impl Future<Output = Result<bool, FrontierError>>;
 
+    /// Pages waiting, if the frontier knows at no cost.
+    fn queued(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether the page limit can use no more requests (follows offered now
     /// would be dropped): the loop then does not even look at them.
     fn is_full_for_pages(&self) -> bool {
@@ -175,6 +180,10 @@ impl Frontier for crawlbox_frontier::Frontier {
 
     fn is_full_for_pages(&self) -> bool {
         crawlbox_frontier::Frontier::is_full_for_pages(self)
+    }
+
+    fn queued(&self) -> Option<u64> {
+        Some(self.counts().queued)
     }
 
     async fn offer(&mut self, offers: Vec<Offer>) -> Result<Vec<Push>, FrontierError> {

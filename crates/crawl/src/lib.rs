@@ -49,6 +49,8 @@ mod drops;
 mod frontier;
 mod parse;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crawlbox_frontier::Offer;
@@ -63,7 +65,7 @@ use drops::Drops;
 use parse::{Done, Job, Parsers};
 
 /// How a crawl runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CrawlOptions {
     /// Ask the spider for its start requests if the frontier is new (a
     /// `crawlbox worker` does not: it joins a crawl seeded elsewhere).
@@ -77,6 +79,56 @@ pub struct CrawlOptions {
     /// (1: one instance, parsing on the loop's thread). Default 1; the host's
     /// default is [`default_instances`], one per core.
     pub instances: usize,
+    /// Where the crawl counts its pages as it goes (for a progress line,
+    /// metrics). A new one by default.
+    pub progress: Arc<CrawlProgress>,
+}
+
+/// A crawl's figures as it goes, read at any time by another task (the
+/// progress line, the metrics endpoint).
+#[derive(Debug, Default)]
+pub struct CrawlProgress {
+    pages: AtomicU64,
+    failed_pages: AtomicU64,
+    items: AtomicU64,
+    /// Pages waiting in the frontier, plus one; 0: not known.
+    queued: AtomicU64,
+}
+
+impl CrawlProgress {
+    /// Pages committed by this run.
+    pub fn pages(&self) -> u64 {
+        self.pages.load(Ordering::Relaxed)
+    }
+
+    /// Of those, pages that failed.
+    pub fn failed_pages(&self) -> u64 {
+        self.failed_pages.load(Ordering::Relaxed)
+    }
+
+    /// Items committed by this run.
+    pub fn items(&self) -> u64 {
+        self.items.load(Ordering::Relaxed)
+    }
+
+    /// Pages waiting in the frontier, when known (a local frontier tells
+    /// after each page; for a shared one, see [`set_queued`](Self::set_queued)).
+    pub fn queued(&self) -> Option<u64> {
+        self.queued.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// Sets the pages waiting in the frontier, for a frontier that does
+    /// not tell the crawl (Redis: the host reads its counts now and then).
+    pub fn set_queued(&self, queued: u64) {
+        self.queued
+            .store(queued.saturating_add(1), Ordering::Relaxed);
+    }
+
+    fn tally(&self, tally: &Tally) {
+        self.pages.store(tally.pages, Ordering::Relaxed);
+        self.failed_pages.store(tally.failed, Ordering::Relaxed);
+        self.items.store(tally.items, Ordering::Relaxed);
+    }
 }
 
 /// The spider instances a crawl runs by default: one per core.
@@ -91,6 +143,7 @@ impl Default for CrawlOptions {
             seed_only: false,
             fresh_instance: false,
             instances: 1,
+            progress: Arc::default(),
         }
     }
 }
@@ -149,12 +202,13 @@ pub async fn crawl<F: Frontier>(
 ) -> CrawlReport {
     let started = Instant::now();
     let mut crawl = Crawl {
+        progress: options.progress.clone(),
         caps: frontier.caps(),
         items: None,
         tally: Tally::default(),
         spec: &spec,
     };
-    let work = crawl.run(runtime, frontier, options);
+    let work = crawl.run(runtime, frontier, &options);
     let outcome = tokio::select! {
         outcome = work => outcome,
         outcome = crawlbox_runtime::wall_limit(&spec.limits) => outcome,
@@ -180,6 +234,7 @@ pub async fn crawl<F: Frontier>(
 /// The state of one crawl.
 struct Crawl<'s> {
     spec: &'s RunSpec,
+    progress: Arc<CrawlProgress>,
     caps: crawlbox_frontier::Caps,
     /// The run's record limits, shared by its instances (from the first
     /// instance on).
@@ -216,7 +271,7 @@ impl Crawl<'_> {
         &mut self,
         runtime: &Runtime,
         frontier: &mut F,
-        options: CrawlOptions,
+        options: &CrawlOptions,
     ) -> Outcome {
         let spiders = match self.start(runtime, frontier, options).await {
             Ok(spiders) => spiders,
@@ -317,6 +372,9 @@ impl Crawl<'_> {
                     commits.spawn(commit);
                 }
             }
+            if let Some(queued) = frontier.queued() {
+                options.progress.set_queued(queued);
+            }
             if let Some(why) = limit {
                 // Settle every commit (their items are kept); the pages
                 // still being fetched or parsed are not committed (a
@@ -336,7 +394,7 @@ impl Crawl<'_> {
         &mut self,
         runtime: &Runtime,
         frontier: &mut F,
-        options: CrawlOptions,
+        options: &CrawlOptions,
     ) -> Result<Vec<Spider>, Outcome> {
         let mut first = runtime.spider(self.spec).await?;
         self.items = Some(first.item_budget());
@@ -474,6 +532,7 @@ impl Crawl<'_> {
             }
         }
         self.tally.items += committed.items;
+        self.progress.tally(&self.tally);
         Ok(())
     }
 
