@@ -54,6 +54,19 @@ def ratios(path):
                     parts.append(f"/{base}={s['median_rps'] / b['median_rps']:.2f}"
                                  + (f" [{p:.2f}]" if p else ""))
             print("  ".join(parts))
+    # The report's bookkeeping: each `-report` variant against the same
+    # variant without it, per concurrency, paired by repetition.
+    for conc in meta["concurrency"]:
+        c = str(conc)
+        for name in ours:
+            plain = name[: -len("-report")] if name.endswith("-report") else None
+            if not plain or plain not in by or not by[name].get(c) or not by[plain].get(c):
+                continue
+            on, off = by[name][c]["median_rps"], by[plain][c]["median_rps"]
+            p = paired(results, name, plain, conc)
+            print(f"{name:<26} C={conc:<3} {on:>9.0f} rps with --report, {off:>9.0f} without:"
+                  f" {on / off:.3f}" + (f" [{p:.3f}]" if p else "")
+                  + f", {(1 / on - 1 / off) * 1e6:+.2f} us per request")
 
 
 def markdown(path):

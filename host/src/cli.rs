@@ -59,6 +59,19 @@ pub enum Command {
     /// Fetch one URL and show what the spider's `parse` makes of it: its
     /// items and its follow requests.
     Parse(ParseCommandArgs),
+    /// Render the HTML report of a run from its `--stats` file.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The `--stats` file of a run, crawl, worker or demo.
+    #[arg(value_name = "STATS.json")]
+    pub stats: PathBuf,
+
+    /// Where to write the report.
+    #[arg(long, short, value_name = "FILE.html")]
+    pub out: PathBuf,
 }
 
 /// A plugin's language, for `crawlbox new`.
@@ -461,9 +474,24 @@ pub struct CommonArgs {
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 
-    /// Write the final stats as JSON to this file.
+    /// Write the final stats as JSON to this file (with what `crawlbox
+    /// report` needs to render the report later).
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
+
+    /// Write an HTML report of the run to this file: requests over time,
+    /// latency, statuses and errors, bytes, connections, the politeness
+    /// achieved and robots.txt decisions, per host; each plugin's outcome
+    /// and the limits it hit. One self-contained file: it opens from disk,
+    /// offline.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics while the command
+    /// runs, e.g. 127.0.0.1:9464 (docs/metrics.md lists them). At the end
+    /// it waits for one last scrape, 15 s at most.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 
     /// Requests in flight at once, across all hosts.
     #[arg(long, short = 'c', default_value_t = net::DEFAULT_CONCURRENCY, value_name = "N")]
@@ -649,6 +677,7 @@ impl CommonArgs {
                 }),
                 (None, None) => None,
             },
+            traffic: self.report.is_some() || self.metrics.is_some() || self.stats.is_some(),
             ..defaults
         })
     }

@@ -4,6 +4,7 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crawlbox_crawl::CrawlProgress;
 use crawlbox_net::{Client, Session};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
@@ -72,13 +73,14 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts a progress line over `runs` when stderr is a terminal and
-    /// `quiet` is off.
+    /// Starts a progress line over `runs` (and a crawl's pages, from
+    /// `crawl`) when stderr is a terminal and `quiet` is off.
     pub fn start(
         quiet: bool,
         label: &str,
         runs: Vec<(Session, Arc<PluginSink>)>,
         client: &Client,
+        crawl: Option<Arc<CrawlProgress>>,
     ) -> Option<Progress> {
         if quiet || !io::stderr().is_terminal() {
             return None;
@@ -105,9 +107,20 @@ impl Progress {
                     in_flight += s.in_flight;
                     records += sink.records();
                 }
-                let rate = finished as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                let secs = started.elapsed().as_secs_f64().max(1e-3);
+                let rate = finished as f64 / secs;
+                let pages = crawl.as_ref().map_or_else(String::new, |crawl| {
+                    let queued = crawl
+                        .queued()
+                        .map_or_else(String::new, |q| format!(", {q} queued"));
+                    format!(
+                        "{} pages ({:.0}/s{queued}) · ",
+                        crawl.pages(),
+                        crawl.pages() as f64 / secs
+                    )
+                });
                 shown.set_message(format!(
-                    "{finished} requests ({rate:.0}/s) · {records} records · {errors} errors · \
+                    "{pages}{finished} requests ({rate:.0}/s) · {records} records · {errors} errors · \
                      {in_flight} in flight · {} connections",
                     client.connections_open(),
                 ));

@@ -13,10 +13,13 @@ mod cli;
 mod commands;
 mod console;
 mod manifest;
+mod metrics;
 mod names;
 mod output;
+mod report;
 mod summary;
 mod units;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Export(_) => "warn,crawlbox=info",
         Command::New(_) | Command::Build(_) | Command::Wit(_) => "warn,crawlbox=info",
         Command::Parse(args) => &args.common.log,
+        Command::Report(_) => "warn,crawlbox=info",
     };
     if let Err(e) = console::init_logging(log) {
         eprintln!("crawlbox: {e:#}");
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
             Command::Build(args) => commands::author::build(args),
             Command::Wit(args) => commands::author::wit(args),
             Command::Parse(args) => commands::parse::parse(args).await,
+            Command::Report(args) => report::from_stats(&args.stats, &args.out),
         }
     });
     match result {

@@ -208,16 +208,73 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// The end of a crawl or a worker's run: on stderr the summary and `lines`
-/// (unless `quiet`: then only a failure), and `--stats` with `fields` added.
-pub fn finish_crawl(
+/// How a crawl or a worker's run ended, for [`finish_crawl`].
+pub struct CrawlEnd<'a> {
+    pub job: &'a crate::manifest::Job,
+    pub run: &'a RunReport,
+    /// Summary lines of its own.
+    pub lines: &'a [String],
+    /// `--stats` fields of its own.
+    pub fields: Value,
+    /// Its figures, for the report.
+    pub figures: crawlbox_report::CrawlFigures,
+}
+
+/// A crawl's figures for the report: the run's, and the frontier's
+/// `queued` and `done` when known.
+pub fn crawl_figures(
+    report: &crawlbox_crawl::CrawlReport,
+    queued: Option<u64>,
+    done_in_all: Option<u64>,
+) -> crawlbox_report::CrawlFigures {
+    let d = &report.dropped;
+    crawlbox_report::CrawlFigures {
+        pages: report.pages,
+        failed_pages: report.failed_pages,
+        items: report.items,
+        queued,
+        done_in_all,
+        dropped_follows: [
+            ("over_page_cap", d.over_page_cap),
+            ("meta_too_large", d.meta_too_large),
+            ("queue_full", d.queue_full),
+            ("beyond_max_pages", d.beyond_max_pages),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect(),
+    }
+}
+
+/// Adds `report` to `--stats` JSON, as `"report"` (read back by `crawlbox
+/// report`).
+pub fn add_report(
+    stats: &mut Value,
+    report: Option<&crawlbox_report::Report>,
+) -> anyhow::Result<()> {
+    if let (Some(stats), Some(report)) = (stats.as_object_mut(), report) {
+        stats.insert("report".to_owned(), serde_json::to_value(report)?);
+    }
+    Ok(())
+}
+
+/// The end of a crawl or a worker's run: on stderr the summary and its
+/// lines (unless `quiet`: then only a failure), `--report`, and `--stats`
+/// with its fields added; then a last scrape of `--metrics`.
+pub async fn finish_crawl(
+    host: &crate::commands::Host,
     common: &crate::cli::CommonArgs,
     quiet: bool,
-    client: &Client,
-    run: &RunReport,
-    lines: &[String],
-    fields: Value,
+    end: CrawlEnd<'_>,
 ) -> anyhow::Result<()> {
+    let CrawlEnd {
+        job,
+        run,
+        lines,
+        fields,
+        figures,
+    } = end;
+    let client = &host.client;
     if quiet {
         if !run.outcome.is_success() {
             eprintln!("crawlbox: {}: {}", run.plugin, why(&run.outcome));
@@ -228,13 +285,16 @@ pub fn finish_crawl(
             eprintln!("{line}");
         }
     }
+    let report = crate::report::at_end(common, client, &[(job, run)], Some(figures))?;
     if let Some(path) = &common.stats {
         let mut stats = json(std::slice::from_ref(run), client);
         if let (Some(stats), Value::Object(fields)) = (stats.as_object_mut(), fields) {
             stats.extend(fields);
         }
+        add_report(&mut stats, report.as_ref())?;
         write_json(path, &stats)?;
     }
+    host.linger().await;
     Ok(())
 }
 

@@ -42,7 +42,7 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         };
         return worker::crawl(shared, &job, &job.wasm.bytes()?, common).await;
     }
-    let host = Host::start(common.client_config()?, &common.cache)?;
+    let host = Host::start(common.client_config()?, common)?;
     let spider = host.load_spider(&job, &job.wasm.bytes()?, &args.spider.display().to_string())?;
     let local = LocalCrawl {
         state: args.state.as_deref(),
@@ -120,17 +120,21 @@ pub async fn crawl_locally(
     }
     let sink = PluginSink::new(out, None);
     let spec = host.spec(job, spider, sink.clone());
+    host.watch.crawl(options.progress.clone());
     let progress = Progress::start(
         common.quiet,
         &job.name,
         vec![(spec.session.clone(), sink)],
         &host.client,
+        Some(options.progress.clone()),
     );
     let report: CrawlReport =
         crawlbox_crawl::crawl(&host.runtime, spec, &mut frontier, options).await;
     drop(progress);
     let counts = frontier.counts();
     let run = RunReport::from(&report);
+    host.watch.run_ended(&run.outcome);
+    let figures = summary::crawl_figures(&report, Some(counts.queued), Some(counts.done));
     let mut lines = vec![format!(
         "  pages              {} this run ({} failed){}; {} done, {} queued in all",
         report.pages,
@@ -147,6 +151,13 @@ pub async fn crawl_locally(
         "pages_done_in_all": counts.done,
         "dropped_follows": summary::dropped_json(&report.dropped),
     });
-    summary::finish_crawl(common, common.quiet, &host.client, &run, &lines, fields)?;
+    let end = summary::CrawlEnd {
+        job,
+        run: &run,
+        lines: &lines,
+        fields,
+        figures,
+    };
+    summary::finish_crawl(host, common, common.quiet, end).await?;
     Ok(exit_code(&run.outcome))
 }

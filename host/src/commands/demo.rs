@@ -61,7 +61,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             // The plugin's own manifest (its limits, its name), with the
             // demo's input and grant.
             let job = file_job(path, None, Some(input), &[], &plugin_args)?;
-            let host = Host::start(args.common.client_config()?, &args.common.cache)?;
+            let host = Host::start(args.common.client_config()?, &args.common)?;
             let plugin = host.load(&job, &job.wasm.bytes()?)?;
             if plugin.is_spider() {
                 let local = LocalCrawl {

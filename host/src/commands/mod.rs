@@ -17,9 +17,11 @@ use crawlbox_net::{Client, ClientConfig};
 use crawlbox_runtime::{Outcome, Plugin, RunSpec, Runtime};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::CacheArgs;
+use crate::cli::{CacheArgs, CommonArgs};
 use crate::manifest::Job;
+use crate::metrics::Endpoint;
 use crate::output::PluginSink;
+use crate::watch::Watch;
 
 /// The exit code when the host failed, not a plugin: a record, the crawl
 /// journal or the Redis frontier could not be written or reached.
@@ -32,23 +34,41 @@ pub struct Host {
     pub client: Client,
     pub runtime: Runtime,
     pub cancel: CancellationToken,
+    /// The runs, as they go (for `--metrics`).
+    pub watch: Arc<Watch>,
+    metrics: Option<Endpoint>,
     interrupt: tokio::task::JoinHandle<()>,
 }
 
 impl Host {
     /// The client with `config` (checked), the runtime with the compile
-    /// cache of `cache`, and Ctrl-C handling.
-    pub fn start(config: ClientConfig, cache: &CacheArgs) -> anyhow::Result<Self> {
+    /// cache of `common`, Ctrl-C handling, and the metrics endpoint if
+    /// `common` asks for one.
+    pub fn start(config: ClientConfig, common: &CommonArgs) -> anyhow::Result<Self> {
         let client = Client::new(config).context("invalid network settings")?;
-        let runtime = runtime(client.clone(), cache)?;
+        let runtime = runtime(client.clone(), &common.cache)?;
         let cancel = CancellationToken::new();
+        let watch = Arc::new(Watch::default());
+        let metrics = common
+            .metrics
+            .map(|addr| Endpoint::start(addr, client.clone(), watch.clone()))
+            .transpose()?;
         let interrupt = tokio::spawn(stop_on_ctrl_c(cancel.clone()));
         Ok(Self {
             client,
             runtime,
             cancel,
+            watch,
+            metrics,
             interrupt,
         })
+    }
+
+    /// The runs have ended: the endpoint, if any, waits for a last scrape.
+    pub async fn linger(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.linger().await;
+        }
     }
 
     /// Loads (compiles, or takes from the cache) the plugin of `job`.
@@ -71,11 +91,13 @@ impl Host {
     /// How `plugin` runs as `job` says, through a new session of the
     /// client, into `sink`, until Ctrl-C.
     pub fn spec(&self, job: &Job, plugin: Plugin, sink: Arc<PluginSink>) -> RunSpec {
+        let session = self.client.session(job.session.clone());
+        self.watch.run_started(session.clone(), sink.clone());
         RunSpec {
             plugin,
             input: job.input.clone(),
             limits: job.limits.clone(),
-            session: self.client.session(job.session.clone()),
+            session,
             sink,
             cancel: self.cancel.clone(),
         }

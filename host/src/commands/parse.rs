@@ -37,7 +37,12 @@ pub async fn parse(args: ParseCommandArgs) -> anyhow::Result<ExitCode> {
         &[],
         &plugin_args,
     )?;
-    let host = Host::start(args.common.client_config()?, &args.common.cache)?;
+    if args.common.report.is_some() || args.common.metrics.is_some() {
+        anyhow::bail!(
+            "--report and --metrics are for run, crawl, worker and demo: `parse` fetches one page"
+        );
+    }
+    let host = Host::start(args.common.client_config()?, &args.common)?;
     let plugin = host.load_spider(&job, &job.wasm.bytes()?, &args.spider.display().to_string())?;
     // What the spider emits itself (`emit`) goes where a crawl's items go.
     let sink = PluginSink::new(Output::open(args.common.out.as_deref())?, None);

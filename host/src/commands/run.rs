@@ -53,7 +53,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// Loads every plugin, runs them all at once on one client, prints the
 /// summary, and returns the exit code.
 pub async fn run_jobs(common: &CommonArgs, jobs: Vec<Job>) -> anyhow::Result<ExitCode> {
-    let host = Host::start(common.client_config()?, &common.cache)?;
+    let host = Host::start(common.client_config()?, common)?;
     // Load everything before running anything: a bad plugin is a usage error.
     let mut plugins = Vec::new();
     for job in &jobs {
@@ -104,8 +104,17 @@ pub async fn run_loaded(
         .iter()
         .map(|(spec, sink)| (spec.session.clone(), sink.clone()))
         .collect();
-    let progress = Progress::start(common.quiet, &label, watched, &host.client);
-    let reports = join_all(specs.into_iter().map(|(spec, _)| host.runtime.run(spec))).await;
+    let progress = Progress::start(common.quiet, &label, watched, &host.client, None);
+    let reports = join_all(specs.into_iter().map(|(spec, _)| {
+        let watch = host.watch.clone();
+        let run = host.runtime.run(spec);
+        async move {
+            let report = run.await;
+            watch.run_ended(&report.outcome);
+            report
+        }
+    }))
+    .await;
     drop(progress);
 
     if common.quiet {
@@ -124,9 +133,14 @@ pub async fn run_loaded(
     } else {
         eprint!("{}", summary::text(&reports, &host.client));
     }
+    let runs: Vec<_> = jobs.iter().zip(&reports).collect();
+    let report = crate::report::at_end(common, &host.client, &runs, None)?;
     if let Some(path) = &common.stats {
-        summary::write_json(path, &summary::json(&reports, &host.client))?;
+        let mut stats = summary::json(&reports, &host.client);
+        summary::add_report(&mut stats, report.as_ref())?;
+        summary::write_json(path, &stats)?;
     }
+    host.linger().await;
     Ok(
         if reports.iter().any(|r| r.outcome == Outcome::Interrupted) {
             ExitCode::from(130)

@@ -80,6 +80,7 @@ pub async fn crawl(
         seed_only,
         fresh_instance: false,
         instances,
+        ..CrawlOptions::default()
     };
     work(frontier, job, host, spider, options, common).await
 }
@@ -129,6 +130,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         seed_only: false,
         fresh_instance: false,
         instances: args.parse.instances(),
+        ..CrawlOptions::default()
     };
     let (host, spider) = load_spider(&job, wasm, &args.common)?;
     work(frontier, &job, host, spider, options, &args.common).await
@@ -143,7 +145,7 @@ fn load_spider(job: &Job, wasm: &[u8], common: &CommonArgs) -> anyhow::Result<(H
         per_host_delay: std::time::Duration::ZERO,
         ..common.client_config()?
     };
-    let host = Host::start(config, &common.cache)?;
+    let host = Host::start(config, common)?;
     let spider = host.load_spider(job, wasm, &job.name)?;
     Ok((host, spider))
 }
@@ -159,11 +161,35 @@ async fn work(
     // Items go to Redis; what the spider `emit`s outside of them goes here.
     let sink = PluginSink::new(Output::open(common.out.as_deref())?, None);
     let spec = host.spec(job, spider, sink);
+    host.watch.crawl(options.progress.clone());
+    // The shared frontier's size, for --metrics: read now and then.
+    let queued = tokio::spawn({
+        let (frontier, progress) = (frontier.frontier.clone(), options.progress.clone());
+        async move {
+            let mut tick = tokio::time::interval(QUEUED_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Ok(counts) = frontier.counts().await {
+                    progress.set_queued(counts.queued);
+                }
+            }
+        }
+    });
     let report: CrawlReport =
-        crawlbox_crawl::crawl(&host.runtime, spec, &mut frontier, options).await;
+        crawlbox_crawl::crawl(&host.runtime, spec, &mut frontier, options.clone()).await;
+    queued.abort();
     let frontier = &frontier.frontier;
     let counts = frontier.counts().await.ok();
+    if let Some(c) = &counts {
+        options.progress.set_queued(c.queued);
+    }
     let run = RunReport::from(&report);
+    host.watch.run_ended(&run.outcome);
+    let figures = summary::crawl_figures(
+        &report,
+        counts.as_ref().map(|c| c.queued),
+        counts.as_ref().map(|c| c.done),
+    );
     let mut lines = vec![format!(
         "  pages              {} by this worker ({} failed, {} taken over, {} duplicates)",
         report.pages, report.failed_pages, report.reclaimed, report.duplicates
@@ -193,9 +219,19 @@ async fn work(
     }
     // Seeding alone has no summary to show, only a failure to report.
     let quiet = common.quiet || options.seed_only;
-    summary::finish_crawl(common, quiet, &host.client, &run, &lines, fields)?;
+    let end = summary::CrawlEnd {
+        job,
+        run: &run,
+        lines: &lines,
+        fields,
+        figures,
+    };
+    summary::finish_crawl(&host, common, quiet, end).await?;
     Ok(exit_code(&run.outcome))
 }
+
+/// How often a worker reads the shared frontier's size (for --metrics).
+const QUEUED_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `--worker-name`, else HOSTNAME-PID.
 fn worker_name(shared: &SharedCrawlArgs) -> String {
