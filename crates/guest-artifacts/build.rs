@@ -39,6 +39,7 @@ const RUST_GUESTS: &[(&str, &str)] = &[
     ("wasi-http-fetch", "WASI_HTTP_FETCH"),
     ("batch-fetch", "BATCH_FETCH"),
     ("hostile-spider", "HOSTILE_SPIDER"),
+    ("p3-fetch", "P3_FETCH"),
 ];
 
 /// (binary name, const name) of each Rust `wasi:cli/command` guest (feature

@@ -623,6 +623,12 @@ pub struct CommonArgs {
     #[arg(long, requires = "replay")]
     pub replay_fallback: bool,
 
+    /// Also run WASI 0.3 commands (`wasi:cli/run@0.3`, `wasi:http/client@0.3`),
+    /// through the same client, caps and policy. Experimental: see
+    /// SECURITY.md.
+    #[arg(long)]
+    pub wasip3: bool,
+
     /// No progress line and no stats summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,

@@ -19,6 +19,7 @@ mod report;
 mod sandbox;
 mod spider;
 mod support;
+mod wasip3;
 
 /// A throwaway `redis-server`, shared with crawlbox-frontier-redis's tests.
 #[path = "../../crates/frontier-redis/tests/support/mod.rs"]

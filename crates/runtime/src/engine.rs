@@ -23,6 +23,8 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct Runtime {
     pub(crate) engine: Engine,
     linker: Linker<PluginState>,
+    /// WASI 0.3 components are linked too (see [`Runtime::with_wasip3`]).
+    wasip3: bool,
     pub(crate) client: Client,
     pub(crate) ticker: EpochTicker,
     cache_dir: Option<PathBuf>,
@@ -50,6 +52,9 @@ pub(crate) enum PluginKind {
     /// A plain `wasi:cli/command` (what `wasmtime run` runs): its stdout
     /// lines are the records.
     Command(CommandPre<PluginState>),
+    /// A WASI 0.3 `wasi:cli/command` (its `run` is an `async func`), under
+    /// [`Runtime::with_wasip3`]: its stdout lines are the records.
+    Command3(wasmtime_wasi::p3::bindings::CommandPre<PluginState>),
     /// The `crawlbox:plugin/spider` world: `start` and `parse`, the host
     /// drives the crawl.
     Spider(crate::host::spider::SpiderPre<PluginState>),
@@ -71,7 +76,7 @@ impl Plugin {
 
     /// Whether this is a plain `wasi:cli/command` rather than a scraper.
     pub fn is_command(&self) -> bool {
-        matches!(self.kind, PluginKind::Command(_))
+        matches!(self.kind, PluginKind::Command(_) | PluginKind::Command3(_))
     }
 
     /// Whether this is a spider (`crawlbox crawl`).
@@ -212,18 +217,42 @@ pub enum LoadError {
 }
 
 impl Runtime {
-    /// A runtime whose plugins fetch through `client`.
+    /// A runtime whose plugins fetch through `client`: WASI 0.2 components.
     pub fn new(client: Client) -> wasmtime::Result<Self> {
+        Self::build(client, false)
+    }
+
+    /// A runtime that runs WASI 0.3 commands too (`wasi:cli/run@0.3` and
+    /// `wasi:http/client@0.3`, through the same client, caps and policy as
+    /// 0.2's `wasi:http`). **Experimental**: wasmtime's WASI 0.3 is, and it
+    /// gets no patch releases for security fixes of its own; and the
+    /// component-model async it needs costs every call a little, 0.2
+    /// plugins' too. See SECURITY.md.
+    pub fn with_wasip3(client: Client) -> wasmtime::Result<Self> {
+        Self::build(client, true)
+    }
+
+    fn build(client: Client, wasip3: bool) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
-        // Plugins are WASI 0.2 components: no component-model async, so skip
-        // its per-store and per-call bookkeeping.
-        config.concurrency_support(false);
+        if wasip3 {
+            config.wasm_component_model_async(true);
+        } else {
+            // WASI 0.2 components only: no component-model async, so skip
+            // its per-store and per-call bookkeeping.
+            config.concurrency_support(false);
+        }
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        if wasip3 {
+            // The same WasiCtx (no files, no sockets) and the same
+            // WasiHttpHooks: a 0.3 request goes through crawlbox's client.
+            wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        }
         host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         crate::host::crawlbox::plugin::html::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
@@ -234,6 +263,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
+            wasip3,
             client,
             ticker,
             cache_dir: None,
@@ -260,30 +290,51 @@ impl Runtime {
         let started = std::time::Instant::now();
         // wasmtime's messages quote names from the component: escaped.
         let message = |e: wasmtime::Error| crate::escape_untrusted(&format!("{e:#}")).into_owned();
-        let component = self.compile(wasm).map_err(|e| LoadError::Invalid {
-            name: named(),
-            message: message(e),
-        })?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Imports {
+        // A WASI 0.3 component fails to compile (it uses component-model
+        // async) or to link (it imports @0.3 interfaces) without --wasip3.
+        let hint = |mut message: String, wasi3: bool| {
+            if !self.wasip3 && wasi3 {
+                message.push_str(
+                    " (a WASI 0.3 component: run it with --wasip3, which is experimental)",
+                );
+            }
+            message
+        };
+        let component = self.compile(wasm).map_err(|e| {
+            let message = message(e);
+            let wasi3 = message.contains("component model async");
+            LoadError::Invalid {
                 name: named(),
-                message: message(e),
-            })?;
+                message: hint(message, wasi3),
+            }
+        })?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            let message = message(e);
+            let wasi3 = message.contains("@0.3.");
+            LoadError::Imports {
+                name: named(),
+                message: hint(message, wasi3),
+            }
+        })?;
         let kind = if let Ok(scraper) = ScraperPre::new(pre.clone()) {
             PluginKind::Scraper(scraper)
         } else if let Ok(spider) = crate::host::spider::SpiderPre::new(pre.clone()) {
             PluginKind::Spider(spider)
         } else {
-            match CommandPre::new(pre) {
+            match CommandPre::new(pre.clone()) {
                 Ok(command) => PluginKind::Command(command),
-                Err(e) => {
-                    return Err(LoadError::NoRun {
-                        name: named(),
-                        message: message(e),
-                    });
-                }
+                Err(e) => match self
+                    .wasip3
+                    .then(|| wasmtime_wasi::p3::bindings::CommandPre::new(pre))
+                {
+                    Some(Ok(command)) => PluginKind::Command3(command),
+                    _ => {
+                        return Err(LoadError::NoRun {
+                            name: named(),
+                            message: message(e),
+                        });
+                    }
+                },
             }
         };
         tracing::debug!(

@@ -248,7 +248,7 @@ impl Runtime {
         } = &spec;
         let started = Instant::now();
         let lines = match plugin.kind {
-            PluginKind::Command(_) => Some(Records {
+            PluginKind::Command(_) | PluginKind::Command3(_) => Some(Records {
                 sink: sink.clone(),
                 count: Arc::new(AtomicU64::new(0)),
                 max: limits.max_records,
@@ -276,6 +276,15 @@ impl Runtime {
                 PluginKind::Command(pre) => {
                     let instance = pre.instantiate_async(&mut store).await?;
                     let status = instance.wasi_cli_run().call_run(&mut store).await?;
+                    Ok(status.map_err(|()| "the command exited with an error status".to_owned()))
+                }
+                PluginKind::Command3(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    // `run` is an async func: it runs on the store's event
+                    // loop, with its subtasks (each request among them).
+                    let status = store
+                        .run_concurrent(async |store| instance.wasi_cli_run().call_run(store).await)
+                        .await??;
                     Ok(status.map_err(|()| "the command exited with an error status".to_owned()))
                 }
             }

@@ -14,7 +14,7 @@ pub fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
         bail!("nothing to do with --no-cache: `compile` fills the compile cache");
     };
     let client = Client::new(crawlbox_net::ClientConfig::default())?;
-    let runtime = runtime(client, &args.cache)?;
+    let runtime = runtime(client, &args.cache, false)?;
     for path in &args.plugins {
         let wasm = crawlbox_runtime::read_component(path)?;
         let started = std::time::Instant::now();

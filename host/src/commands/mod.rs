@@ -46,7 +46,7 @@ impl Host {
     /// `common` asks for one.
     pub fn start(config: ClientConfig, common: &CommonArgs) -> anyhow::Result<Self> {
         let client = Client::new(config).context("invalid network settings")?;
-        let runtime = runtime(client.clone(), &common.cache)?;
+        let runtime = runtime(client.clone(), &common.cache, common.wasip3)?;
         let cancel = CancellationToken::new();
         let watch = Arc::new(Watch::default());
         let metrics = common
@@ -110,10 +110,15 @@ impl Drop for Host {
     }
 }
 
-/// The runtime over `client`, with the compile cache of `cache`.
-pub fn runtime(client: Client, cache: &CacheArgs) -> anyhow::Result<Runtime> {
-    let runtime = Runtime::new(client)
-        .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly runtime: {e:#}"))?;
+/// The runtime over `client`, with the compile cache of `cache`; running
+/// WASI 0.3 commands too if `wasip3`.
+pub fn runtime(client: Client, cache: &CacheArgs, wasip3: bool) -> anyhow::Result<Runtime> {
+    let runtime = if wasip3 {
+        Runtime::with_wasip3(client)
+    } else {
+        Runtime::new(client)
+    }
+    .map_err(|e| anyhow::anyhow!("cannot set up the WebAssembly runtime: {e:#}"))?;
     Ok(match cache.dir() {
         Some(dir) => runtime.with_cache_dir(dir),
         None => runtime,

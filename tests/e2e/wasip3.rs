@@ -1,0 +1,203 @@
+//! WASI 0.3 commands under `crawlbox run --wasip3` (`guests/p3-fetch`:
+//! async Rust over `wasi:http/client@0.3.0`): through the same client, caps
+//! and policy as WASI 0.2, in the same stats.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{crawlbox, site, tempfile};
+
+const P3_FETCH: &str = crawlbox_guest_artifacts::P3_FETCH;
+
+fn stats_of(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `crawlbox run --wasip3 p3-fetch` with `flags`, then `--` and `args`.
+fn p3_fetch(flags: &[&str], args: &[String]) -> crate::support::Run {
+    let mut all = vec!["run", "--wasip3", P3_FETCH];
+    all.extend(flags);
+    all.push("--");
+    all.extend(args.iter().map(String::as_str));
+    crawlbox(&all)
+}
+
+#[test]
+fn a_wasi_0_3_command_fetches_through_the_pool_under_the_caps() {
+    let site = site(40, Duration::from_millis(5));
+    let stats = tempfile("p3-stats.json");
+    let mut args = vec!["-c".to_owned(), "16".to_owned()];
+    args.extend((0..40).map(|i| site.url(&format!("/page/{i}"))));
+    let run = p3_fetch(
+        &[
+            "-q",
+            "--allow-host",
+            &site.base_url(),
+            "--allow-network",
+            "127.0.0.1",
+            "--per-host",
+            "3",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+        &args,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 40, "{:?}", run.records);
+    for record in &run.records {
+        assert_eq!(record["status"], 200, "{record}");
+        assert!(record["bytes"].as_u64().unwrap() > 100, "{record}");
+    }
+    // 16 in flight in the guest, 3 connections at most on the host's side.
+    let seen = site.counters();
+    assert!(
+        seen.peak_open_connections() <= 3,
+        "{}",
+        seen.peak_open_connections()
+    );
+    assert!(seen.peak_in_flight() <= 3);
+    assert!(seen.peak_in_flight() >= 2, "requests overlapped");
+    // In the run's stats, as a 0.2 plugin's would be (robots.txt: a 404).
+    let s = stats_of(&stats);
+    assert_eq!(s["responses"]["200"], 40, "{s}");
+    assert_eq!(s["records"], 40);
+}
+
+#[test]
+fn wasi_0_3_requests_meet_the_policy_the_budget_and_the_size_limit() {
+    let site = site(10, Duration::ZERO);
+    let other = crate::support::site(10, Duration::ZERO);
+    let stats = tempfile("p3-policy-stats.json");
+    let urls = vec![
+        // Another host on loopback, not granted.
+        other.url("/page/1"),
+        // A private address, granted as a host but not as a network.
+        "http://10.255.255.1/".to_owned(),
+        // A redirect to the other host: wasi:http does not follow it for
+        // the guest, so nothing reaches the other host.
+        site.url(&format!(
+            "/redirect-to?url={}",
+            other.url("/page/2").replace(':', "%3A").replace('/', "%2F")
+        )),
+        // Larger than --max-response-size.
+        site.url("/bytes/200000"),
+        site.url("/page/1"),
+    ];
+    let run = p3_fetch(
+        &[
+            "-q",
+            "--allow-host",
+            &site.base_url(),
+            "--allow-host",
+            "http://10.255.255.1",
+            "--allow-network",
+            "127.0.0.1",
+            "--max-response-size",
+            "64KiB",
+            "--ignore-robots",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+        &[vec!["-c".to_owned(), "1".to_owned()], urls.clone()].concat(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let by_url = |url: &str| {
+        run.records
+            .iter()
+            .find(|r| r["url"] == url)
+            .unwrap_or_else(|| panic!("no record for {url}: {:?}", run.records))
+    };
+    assert!(
+        by_url(&urls[0])["error"].is_string(),
+        "{}",
+        by_url(&urls[0])
+    );
+    assert!(
+        by_url(&urls[1])["error"].is_string(),
+        "{}",
+        by_url(&urls[1])
+    );
+    assert_eq!(by_url(&urls[2])["status"], 302);
+    assert!(
+        by_url(&urls[3])["error"].is_string(),
+        "{}",
+        by_url(&urls[3])
+    );
+    assert_eq!(by_url(&urls[4])["status"], 200);
+    assert_eq!(other.counters().requests(), 0, "the other host saw nothing");
+    let s = stats_of(&stats);
+    assert_eq!(s["errors"]["denied"], 2, "{s}");
+    assert_eq!(s["errors"]["too-large"], 1, "{s}");
+
+    // A name that resolves to loopback, granted as a host only; and a
+    // header no plugin may send.
+    let port = site.addr().port();
+    let by_name = format!("http://localhost:{port}/page/1");
+    let run = p3_fetch(
+        &[
+            "-q",
+            "--allow-host",
+            &format!("http://localhost:{port}"),
+            "--ignore-robots",
+        ],
+        std::slice::from_ref(&by_name),
+    );
+    assert_eq!(run.code, 3, "every request failed: {}", run.stderr);
+    assert!(run.records[0]["error"].is_string(), "{:?}", run.records);
+    let before = site.counters().requests();
+    let run = p3_fetch(
+        &[
+            "-q",
+            "--allow-host",
+            &site.base_url(),
+            "--allow-network",
+            "127.0.0.1",
+            "--ignore-robots",
+        ],
+        &[
+            "-H".to_owned(),
+            "proxy-authorization: Basic c2VjcmV0".to_owned(),
+            site.url("/echo"),
+        ],
+    );
+    let error = run.records[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("refused"),
+        "{:?} {}",
+        run.records,
+        run.stderr
+    );
+    assert_eq!(site.counters().requests(), before, "nothing was sent");
+
+    // The request budget.
+    let many: Vec<String> = (0..10)
+        .map(|i| site.url(&format!("/page/{}", i % 10)))
+        .collect();
+    let run = p3_fetch(
+        &[
+            "-q",
+            "--allow-host",
+            &site.base_url(),
+            "--allow-network",
+            "127.0.0.1",
+            "--ignore-robots",
+            "--max-requests",
+            "4",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+        &many,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ok = run.records.iter().filter(|r| r["status"] == 200).count();
+    assert_eq!(ok, 4, "{:?}", run.records);
+    assert_eq!(stats_of(&stats)["requests"], 4);
+}
+
+#[test]
+fn a_wasi_0_3_command_without_the_flag_says_how_to_run_it() {
+    let run = crawlbox(&["run", P3_FETCH, "-q", "--", "http://127.0.0.1:9/"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--wasip3"), "{}", run.stderr);
+}
