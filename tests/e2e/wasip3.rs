@@ -196,6 +196,30 @@ fn wasi_0_3_requests_meet_the_policy_the_budget_and_the_size_limit() {
 }
 
 #[test]
+fn a_wasi_0_3_guest_that_spins_meets_its_cpu_limit() {
+    let site = site(2, Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let run = p3_fetch(
+        &[
+            "-q",
+            "--allow-host",
+            &site.base_url(),
+            "--allow-network",
+            "127.0.0.1",
+            "--cpu-limit",
+            "500ms",
+        ],
+        &["spin".to_owned(), site.url("/page/1")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("CPU time limit"), "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stopped, not left to spin"
+    );
+}
+
+#[test]
 fn a_wasi_0_3_command_without_the_flag_says_how_to_run_it() {
     let run = crawlbox(&["run", P3_FETCH, "-q", "--", "http://127.0.0.1:9/"]);
     assert_eq!(run.code, 2, "{}", run.stderr);

@@ -8,6 +8,8 @@
 //!   URL: `{"url", "status", "bytes"}`, or `{"url", "error"}`.
 //! * `p3-fetch bench -n N -c C -b BASE -p PATH`: fetches N URLs (PATH may
 //!   hold `{i}`), C at a time, and prints the benchmark kit's result line.
+//! * `p3-fetch spin URL`: starts fetching URL, then spins forever beside
+//!   it (for the CPU-limit test: a hostile 0.3 guest).
 
 use std::time::Instant;
 
@@ -25,6 +27,7 @@ impl wasip3::exports::cli::run::Guest for Fetch {
         let args = wasip3::cli::environment::get_arguments();
         let result = match args.get(1).map(String::as_str) {
             Some("bench") => bench(&args[2..]).await,
+            Some("spin") => spin(args.get(2).map_or("", String::as_str)).await,
             _ => fetch_all(&args[1..]).await,
         };
         result.map_err(|e| eprintln!("p3-fetch: {e}"))
@@ -129,6 +132,18 @@ async fn bench(args: &[String]) -> Result<(), String> {
             "errors": errors, "bytes": bytes, "ok": ok, "requests": args.n,
         })
     );
+    Ok(())
+}
+
+/// Fetches `url` and, while it is in flight, spins without end.
+async fn spin(url: &str) -> Result<(), String> {
+    let spinning = async {
+        let mut n = 0u64;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    };
+    futures::join!(get(url, &[]), spinning);
     Ok(())
 }
 
