@@ -142,14 +142,27 @@ pub fn dropped_follows(dropped: &crawlbox_crawl::DroppedFollows) -> Option<Strin
     })
 }
 
+/// The dropped follows by reason, as `--stats` and the report name them.
+fn dropped_by_reason(
+    dropped: &crawlbox_crawl::DroppedFollows,
+) -> impl Iterator<Item = (String, u64)> {
+    [
+        ("over_page_cap", dropped.over_page_cap),
+        ("meta_too_large", dropped.meta_too_large),
+        ("queue_full", dropped.queue_full),
+        ("beyond_max_pages", dropped.beyond_max_pages),
+    ]
+    .into_iter()
+    .map(|(reason, n)| (reason.to_owned(), n))
+}
+
 /// The dropped follows as `--stats` JSON.
 pub fn dropped_json(dropped: &crawlbox_crawl::DroppedFollows) -> Value {
-    json!({
-        "over_page_cap": dropped.over_page_cap,
-        "meta_too_large": dropped.meta_too_large,
-        "queue_full": dropped.queue_full,
-        "beyond_max_pages": dropped.beyond_max_pages,
-    })
+    Value::Object(
+        dropped_by_reason(dropped)
+            .map(|(k, n)| (k, json!(n)))
+            .collect(),
+    )
 }
 
 /// The summary as JSON (for `--stats FILE`): one plugin's object, or
@@ -227,22 +240,13 @@ pub fn crawl_figures(
     queued: Option<u64>,
     done_in_all: Option<u64>,
 ) -> crawlbox_report::CrawlFigures {
-    let d = &report.dropped;
     crawlbox_report::CrawlFigures {
         pages: report.pages,
         failed_pages: report.failed_pages,
         items: report.items,
         queued,
         done_in_all,
-        dropped_follows: [
-            ("over_page_cap", d.over_page_cap),
-            ("meta_too_large", d.meta_too_large),
-            ("queue_full", d.queue_full),
-            ("beyond_max_pages", d.beyond_max_pages),
-        ]
-        .into_iter()
-        .map(|(k, n)| (k.to_owned(), n))
-        .collect(),
+        dropped_follows: dropped_by_reason(&report.dropped).collect(),
     }
 }
 

@@ -373,7 +373,7 @@ impl Crawl<'_> {
                 }
             }
             if let Some(queued) = frontier.queued() {
-                options.progress.set_queued(queued);
+                self.progress.set_queued(queued);
             }
             if let Some(why) = limit {
                 // Settle every commit (their items are kept); the pages

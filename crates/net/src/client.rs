@@ -764,20 +764,15 @@ impl Session {
         err
     }
 
-    /// Counts a request to `key` about to be sent (from the network or
-    /// the recording) against the run's request budget, and in the
-    /// client's traffic: the host's figures, to count what comes of it.
-    fn start_request(
-        &self,
-        key: &HostKey,
-        url: &Url,
-    ) -> Result<Option<Arc<HostTraffic>>, FetchError> {
+    /// Counts a request about to be sent (from the network or the
+    /// recording) against the run's request budget, and in its host's
+    /// figures of the client's traffic (`host`, if it is kept).
+    fn start_request(&self, host: Option<&HostTraffic>, url: &Url) -> Result<(), FetchError> {
         if self.stats.try_start_request(self.config.max_requests) {
-            let host = self.client.traffic_of(key);
-            if let Some(host) = &host {
+            if let Some(host) = host {
                 host.sent();
             }
-            return Ok(host);
+            return Ok(());
         }
         Err(self.refuse(FetchError::new(
             ErrorKind::Denied,
@@ -816,13 +811,13 @@ impl Session {
     fn replay(
         &self,
         recorded: crate::warc::Recorded,
-        key: &HostKey,
+        host: Option<Arc<HostTraffic>>,
         url: &Url,
         hop: Hop,
         limits: Limits,
         asked: Instant,
     ) -> Result<http::Response<WireBody>, FetchError> {
-        let host = self.start_request(key, url)?;
+        self.start_request(host.as_deref(), url)?;
         self.answered(
             host.as_deref(),
             recorded.status,
@@ -881,11 +876,13 @@ impl Session {
             .parse()
             .map_err(|e| self.refuse(FetchError::invalid(format!("invalid URL {url}: {e}"))))?;
         let key = HostKey::from_uri(&uri).map_err(|e| self.refuse(e))?;
+        // The host's figures, looked up once for the whole request.
+        let host = self.client.traffic_of(&key);
         if let (Some(robots), Hop::Page) = (&inner.robots, hop) {
             let checked = robots
                 .check(&key, url, || self.fetch_robots(&key, limits))
                 .await;
-            if let Some(host) = self.client.traffic_of(&key) {
+            if let Some(host) = &host {
                 host.robots(match &checked {
                     Ok(_) => RobotsDecision::Allowed,
                     Err(e) if e.kind == ErrorKind::DeniedByRobots => RobotsDecision::Disallowed,
@@ -920,7 +917,7 @@ impl Session {
         }) = &inner.archive
         {
             match recording.get(&method, url.as_str()) {
-                Some(Ok(recorded)) => return self.replay(recorded, &key, url, hop, limits, asked),
+                Some(Ok(recorded)) => return self.replay(recorded, host, url, hop, limits, asked),
                 Some(Err(e)) => {
                     return Err(self.refuse(FetchError::new(
                         ErrorKind::NotRecorded,
@@ -955,7 +952,7 @@ impl Session {
         // use. Turns are shared between sessions in turn, as slots are.
         inner.politeness.wait_turn(&key, self.id).await;
         let slot = inner.in_flight.acquire(self.id).await;
-        let host = self.start_request(&key, url)?;
+        self.start_request(host.as_deref(), url)?;
         let started = Instant::now();
         if let Some(waited) = waited {
             waited.add(started.duration_since(asked));
