@@ -8,6 +8,7 @@
 #   crawlbox-queue       the same guest over a host fetch-queue: results as they complete
 #   crawlbox-wasi-http   guests/wasi-http-fetch over standard wasi:http  (target >= 0.6x native-hyper)
 #   crawlbox-wasi-http-raw  the same guest, raw wasi:http calls (no wstd)
+#   crawlbox-async-p3    guests/async-fetch, crawlbox:plugin/host-async fetch (an async func), under --wasip3
 #   crawlbox-wasi-http-p3   guests/p3-fetch, WASI 0.3 under --wasip3 (issue 18 target >= 0.8x native-hyper)
 #   crawlbox-queue-report   crawlbox-queue with --report: the cost of the report's bookkeeping
 #   crawlbox-wasi-http-report  crawlbox-wasi-http with --report
@@ -35,6 +36,7 @@ extra+=";crawlbox-queue-report=$c --variant queue-report -n {n} -c {c} -b {h1} -
 extra+=";crawlbox-wasi-http=$c --variant wasi-http -n {n} -c {c} -b {h1} -p {path}"
 extra+=";crawlbox-wasi-http-report=$c --variant wasi-http-report -n {n} -c {c} -b {h1} -p {path}"
 extra+=";crawlbox-wasi-http-raw=$c --variant wasi-http-raw -n {n} -c {c} -b {h1} -p {path}"
+extra+=";crawlbox-async-p3=$c --variant async-p3 -n {n} -c {c} -b {h1} -p {path}"
 extra+=";crawlbox-wasi-http-p3=$c --variant wasi-http-p3 -n {n} -c {c} -b {h1} -p {path}"
 extra+=";crawlbox-batch-h2c=$c --variant batch-h2c -n {n} -c {c} -b {h2} -p {path}"
 extra+=";crawlbox-queue-h2c=$c --variant queue-h2c -n {n} -c {c} -b {h2} -p {path}"

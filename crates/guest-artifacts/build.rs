@@ -40,6 +40,8 @@ const RUST_GUESTS: &[(&str, &str)] = &[
     ("batch-fetch", "BATCH_FETCH"),
     ("hostile-spider", "HOSTILE_SPIDER"),
     ("p3-fetch", "P3_FETCH"),
+    ("p3-crawler", "P3_CRAWLER"),
+    ("async-fetch", "ASYNC_FETCH"),
 ];
 
 /// (binary name, const name) of each Rust `wasi:cli/command` guest (feature
@@ -58,6 +60,7 @@ const HOSTILE: &[(&str, &str)] = &[
     ("probe", "HOSTILE_PROBE"),
     ("request-flood", "HOSTILE_REQUEST_FLOOD"),
     ("queue-flood", "HOSTILE_QUEUE_FLOOD"),
+    ("fetch-flood", "HOSTILE_FETCH_FLOOD"),
     ("stdout-flood", "HOSTILE_STDOUT_FLOOD"),
     ("bad-emit", "HOSTILE_BAD_EMIT"),
     ("forbidden-headers", "HOSTILE_FORBIDDEN_HEADERS"),
@@ -73,6 +76,7 @@ const PYTHON_GUESTS: &[(&str, &str, &str)] = &[
     ("python-example", "PYTHON_EXAMPLE", "scraper"),
     ("python-wasi-http", "PYTHON_WASI_HTTP", "scraper"),
     ("python-spider", "PYTHON_SPIDER", "spider"),
+    ("python-async", "PYTHON_ASYNC", "scraper-async"),
 ];
 
 /// (folder under guests/, const name, world of crawlbox:plugin) of each

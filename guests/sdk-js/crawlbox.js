@@ -1,6 +1,6 @@
 // crawlbox for JavaScript plugins: a small layer over the componentize-js
-// bindings of crawlbox:plugin@0.2.0 (`crawlbox:plugin/host@0.2.0` and
-// `crawlbox:plugin/html@0.2.0`). Import it next to your app.js:
+// bindings of crawlbox:plugin@0.2.1 (`crawlbox:plugin/host@0.2.1` and
+// `crawlbox:plugin/html@0.2.1`). Import it next to your app.js:
 //
 //   import { Extract, FetchQueue, emit, log } from './crawlbox.js';
 //
@@ -61,8 +61,8 @@
 //   }
 //   export const { start, parse } = Shop.export();      // the world's exports
 
-import * as host from 'crawlbox:plugin/host@0.2.0';
-import * as html from 'crawlbox:plugin/html@0.2.0';
+import * as host from 'crawlbox:plugin/host@0.2.1';
+import * as html from 'crawlbox:plugin/html@0.2.1';
 
 // --- errors ------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """crawlbox for Python plugins: a small layer over the componentize-py bindings
-of ``crawlbox:plugin@0.2.0`` (``wit_world.imports.host`` and ``.html``).
+of ``crawlbox:plugin@0.2.1`` (``wit_world.imports.host`` and ``.html``).
 
 The host parses pages for the plugin, natively and while the response is still
 on its way, so what to extract is declared *with the request*, before the
@@ -41,6 +41,19 @@ By default a request with an extraction brings no body into the plugin
 (``Extract(..., keep_body=True)`` to get it as well), which is what keeps a
 Python crawler fast: Python never sees the HTML.
 
+In the ``scraper-async`` world (native async, WASI 0.3: ``crawlbox run
+--wasip3``, experimental), ``run`` is an ``async def`` and
+:func:`fetch_async` an awaitable, so plain asyncio keeps many requests in
+flight (``guests/python-async``)::
+
+    import asyncio, wit_world
+    from crawlbox import Extract, emit, fetch_async
+
+    class WitWorld(wit_world.WitWorld):
+        async def run(self, input):
+            pages = await asyncio.gather(*(fetch_async(u, extract=spec) for u in urls),
+                                         return_exceptions=True)   # Page or FetchFailed
+
 A *spider* (world ``crawlbox:plugin/spider``) leaves the crawl to the host,
 which owns the frontier (dedup, order, limits, resuming): subclass
 :class:`Spider`, say where to start and what each page yields, and export it::
@@ -68,6 +81,12 @@ from urllib.parse import urlparse
 from componentize_py_types import Err, Ok
 from wit_world.imports import host, html
 from wit_world.imports.host import Level, Request, TextDecoding_Charset, TextDecoding_Detect
+
+try:  # Only the scraper-async world has it; imported now, as the build
+    # snapshots the modules imported at start-up and no others.
+    from wit_world.imports import host_async
+except ImportError:
+    host_async = None
 
 __all__ = [
     "Extract", "FetchQueue", "Page", "Parsed", "Selector", "SelectorList",
@@ -503,6 +522,27 @@ def fetch(url, **request):
     """Fetches one URL; returns its :class:`Page`, raises :class:`FetchFailed`."""
     try:
         return Page(host.fetch(_request(url, **request)), request.get("extract"), url)
+    except Err as e:
+        raise FetchFailed(e.value, url) from None
+
+
+async def fetch_async(url, **request):
+    """Fetches one URL without blocking the plugin (``host-async.fetch``, an
+    ``async func``): await it, or run many with ``asyncio.wait``/``gather``.
+    Returns its :class:`Page`, raises :class:`FetchFailed`. Only in the
+    ``scraper-async`` world (an ``async def run``, ``crawlbox run --wasip3``).
+
+    Do not cancel a task awaiting it (``task.cancel()``, a ``TaskGroup``
+    that fails, ``wait_for``): componentize-py 0.25 cannot cancel a pending
+    host call, and the plugin traps. Timers (``asyncio.sleep(s)`` with s > 0)
+    are not implemented by its event loop either."""
+    if host_async is None:
+        raise RuntimeError(
+            "fetch_async needs the scraper-async world: build with "
+            "`-w crawlbox:plugin/scraper-async` and run with `crawlbox run --wasip3`"
+        )
+    try:
+        return Page(await host_async.fetch(_request(url, **request)), request.get("extract"), url)
     except Err as e:
         raise FetchFailed(e.value, url) from None
 

@@ -623,9 +623,10 @@ pub struct CommonArgs {
     #[arg(long, requires = "replay")]
     pub replay_fallback: bool,
 
-    /// Also run WASI 0.3 commands (`wasi:cli/run@0.3`, `wasi:http/client@0.3`),
-    /// through the same client, caps and policy. Experimental: see
-    /// SECURITY.md.
+    /// Also run WASI 0.3 components: commands (`wasi:cli/run@0.3`,
+    /// `wasi:http/client@0.3`) and native-async plugins (the
+    /// `crawlbox:plugin/scraper-async` world), through the same client, caps
+    /// and policy. Experimental: see SECURITY.md.
     #[arg(long)]
     pub wasip3: bool,
 

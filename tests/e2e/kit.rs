@@ -201,7 +201,7 @@ fn the_kit_s_errors_name_what_to_do() {
     let wit = crawlbox_in(&dir, &["wit", "no-wit/wit"]);
     assert_eq!(wit.code, 0, "{}", wit.stderr);
     let plugin = std::fs::read_to_string(dir.join("no-wit/wit/plugin.wit")).unwrap();
-    assert!(plugin.contains("package crawlbox:plugin@0.2.0;"));
+    assert!(plugin.contains("package crawlbox:plugin@0.2.1;"));
     assert!(dir.join("no-wit/wit/deps/http/http.wit").is_file());
     // A componentize-py version that is not pinned exactly.
     std::fs::write(

@@ -22,14 +22,25 @@ fn run_with_site(site: &Site, plugin: &str, input: &str, extra: &[&str]) -> Run 
 
 /// A crawl of 60 pages of a site whose pages take 2 ms, at most 4 in
 /// flight: every page once, with its title, through at most 4 connections.
-fn assert_crawls(plugin: &str, name: &str) {
+/// A native-async guest (`Crawl::Async`) runs under `--wasip3`, 16 fetches
+/// in flight on its side.
+pub(crate) fn assert_crawls(plugin: &str, name: &str, crawl: Crawl) {
     let site = site(300, Duration::from_millis(2));
-    let run = run_with_site(
-        &site,
-        plugin,
-        &crawl_input(&site, 60, 16),
-        &["--concurrency", "4"],
-    );
+    let run = match crawl {
+        Crawl::Queue => run_with_site(
+            &site,
+            plugin,
+            &crawl_input(&site, 60, 16),
+            &["--concurrency", "4"],
+        ),
+        Crawl::Async => run_with_site(
+            &site,
+            plugin,
+            &json!({ "start": [site.url("/page/0")], "max_pages": 60, "concurrency": 16 })
+                .to_string(),
+            &["--concurrency", "4", "--wasip3"],
+        ),
+    };
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!("{name} completed")),
@@ -66,14 +77,23 @@ fn assert_crawls(plugin: &str, name: &str) {
     );
 }
 
+/// How a crawler of [`assert_crawls`] fetches.
+pub(crate) enum Crawl {
+    /// Through a `fetch-queue` (the `scraper` world); input `batch`.
+    Queue,
+    /// Through `host-async.fetch` (the `scraper-async` world, `--wasip3`);
+    /// input `concurrency`.
+    Async,
+}
+
 #[test]
 fn python_crawler_crawls_through_a_fetch_queue() {
-    assert_crawls(PYTHON_EXAMPLE, "python-example");
+    assert_crawls(PYTHON_EXAMPLE, "python-example", Crawl::Queue);
 }
 
 #[test]
 fn javascript_crawler_crawls_through_a_fetch_queue() {
-    assert_crawls(JS_EXAMPLE, "js-example");
+    assert_crawls(JS_EXAMPLE, "js-example", Crawl::Queue);
 }
 
 #[test]

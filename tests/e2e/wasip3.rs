@@ -225,3 +225,72 @@ fn a_wasi_0_3_command_without_the_flag_says_how_to_run_it() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--wasip3"), "{}", run.stderr);
 }
+
+/// `crawlbox:plugin/host-async` (the scraper-async world): the example crawl
+/// in native async Rust, 16 fetches in flight on its side, the host's caps
+/// on the other.
+#[test]
+fn the_async_rust_crawler_crawls_under_the_caps() {
+    crate::languages::assert_crawls(
+        crawlbox_guest_artifacts::P3_CRAWLER,
+        "p3-crawler",
+        crate::languages::Crawl::Async,
+    );
+}
+
+/// The same crawl in async Python (componentize-py, asyncio tasks over
+/// `fetch_async`).
+#[test]
+fn the_async_python_crawler_crawls_under_the_caps() {
+    crate::languages::assert_crawls(
+        crawlbox_guest_artifacts::PYTHON_ASYNC,
+        "python-async",
+        crate::languages::Crawl::Async,
+    );
+}
+
+#[test]
+fn a_scraper_async_plugin_without_the_flag_says_how_to_run_it() {
+    let run = crawlbox(&["run", crawlbox_guest_artifacts::P3_CRAWLER, "-q"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--wasip3"), "{}", run.stderr);
+}
+
+/// Past 65536 pending `host-async.fetch`es a fetch fails at once, as
+/// `denied`; the guest dropping its pending fetches cancels them (the host
+/// forgets them, and its next fetch is admitted and answered at once).
+#[test]
+fn an_async_fetch_flood_is_refused_past_the_cap_and_dropped_fetches_are_cancelled() {
+    let hang = site(10, Duration::from_secs(3600));
+    let good = site(10, Duration::ZERO);
+    let run = crawlbox(&[
+        "run",
+        "--wasip3",
+        crawlbox_guest_artifacts::HOSTILE_FETCH_FLOOD,
+        "-q",
+        "--input",
+        &serde_json::json!({ "hang": hang.url("/page/1"), "url": good.url("/page/2") }).to_string(),
+        "--allow-host",
+        &hang.base_url(),
+        "--allow-host",
+        &good.base_url(),
+        "--allow-network",
+        "127.0.0.1",
+        "--ignore-robots",
+        "--time-limit",
+        "120s",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = &run.records[1];
+    assert_eq!(report["held"], 65_536, "{report}");
+    assert_eq!(report["denied"], 70_000 - 65_536, "{report}");
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.contains("at most 65536 fetches pending") && message.contains("await some"),
+        "{message}"
+    );
+    assert_eq!(report["after_drop"]["Ok"], 200, "{report}");
+    // Only the host's caps' worth of the held fetches reached the site.
+    let sent = hang.counters().requests();
+    assert!(sent <= 64, "{sent} of the held fetches reached the site");
+}

@@ -37,7 +37,8 @@
 //! with `crawlbox run target/wasm32-wasip2/release/sizes.wasm --input '{"urls": [...]}'`.
 //!
 //! For a spider (the host owns the crawl's frontier: `crawlbox crawl`), see
-//! [`spider`].
+//! [`spider`]. For a plugin in native async Rust (WASI 0.3, `crawlbox run
+//! --wasip3`), see `asynchronous` (the `async` feature).
 //!
 //! The standard `wasi:http` interface works too (for example through the
 //! `wstd` crate): those requests go through the same pool and caps.
@@ -71,6 +72,9 @@ mod extract;
 pub use extract::{Extract, Query, parse_html};
 
 pub mod spider;
+
+#[cfg(feature = "async")]
+pub mod asynchronous;
 
 /// Errors a plugin returns from [`Plugin::run`]: anything that converts into
 /// [`anyhow::Error`], so `?` works on most error types.

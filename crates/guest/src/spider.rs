@@ -76,8 +76,8 @@ pub mod bindings {
         export_macro_name: "export_spider_world",
         default_bindings_module: "crawlbox_guest::spider::bindings",
         with: {
-            "crawlbox:plugin/host@0.2.0": crate::bindings::crawlbox::plugin::host,
-            "crawlbox:plugin/html@0.2.0": crate::bindings::crawlbox::plugin::html,
+            "crawlbox:plugin/host@0.2.1": crate::bindings::crawlbox::plugin::host,
+            "crawlbox:plugin/html@0.2.1": crate::bindings::crawlbox::plugin::html,
         },
         generate_all,
     });

@@ -516,7 +516,7 @@ mod tests {
                 assert!(text.contains(&format!("world = \"{}\"", world.key())));
             }
         }
-        assert_eq!(wit_version(), "0.2.0");
+        assert_eq!(wit_version(), "0.2.1");
         assert!(!pinned_componentize_py().is_empty());
         assert!(!pinned_componentize_js().is_empty());
         assert!(rust_toolchain().contains("wasm32-wasip2"));

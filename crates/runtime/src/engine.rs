@@ -55,6 +55,9 @@ pub(crate) enum PluginKind {
     /// A WASI 0.3 `wasi:cli/command` (its `run` is an `async func`), under
     /// [`Runtime::with_wasip3`]: its stdout lines are the records.
     Command3(wasmtime_wasi::p3::bindings::CommandPre<PluginState>),
+    /// The `crawlbox:plugin/scraper-async` world (`run` and `fetch` are
+    /// `async func`s), under [`Runtime::with_wasip3`].
+    ScraperAsync(crate::host_async::ScraperAsyncPre<PluginState>),
     /// The `crawlbox:plugin/spider` world: `start` and `parse`, the host
     /// drives the crawl.
     Spider(crate::host::spider::SpiderPre<PluginState>),
@@ -205,8 +208,9 @@ pub enum LoadError {
     /// It lacks the `run` export of the `scraper` world, and is no command.
     #[error(
         "{name} exports neither `run: func(input: string) -> result<_, string>` (the \
-         crawlbox:plugin/scraper world), nor `start` and `parse` (crawlbox:plugin/spider), \
-         nor `wasi:cli/run` (a command): build it against one of them ({message})"
+         crawlbox:plugin/scraper world, or its `async func` of scraper-async under \
+         --wasip3), nor `start` and `parse` (crawlbox:plugin/spider), nor `wasi:cli/run` \
+         (a command): build it against one of them ({message})"
     )]
     NoRun {
         /// The plugin's name.
@@ -252,6 +256,7 @@ impl Runtime {
             // WasiHttpHooks: a 0.3 request goes through crawlbox's client.
             wasmtime_wasi::p3::add_to_linker(&mut linker)?;
             wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+            crate::host_async::add_to_linker(&mut linker)?;
         }
         host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         crate::host::crawlbox::plugin::html::add_to_linker::<_, HasSelf<_>>(
@@ -320,6 +325,11 @@ impl Runtime {
             PluginKind::Scraper(scraper)
         } else if let Ok(spider) = crate::host::spider::SpiderPre::new(pre.clone()) {
             PluginKind::Spider(spider)
+        } else if let Some(Ok(scraper)) = self
+            .wasip3
+            .then(|| crate::host_async::ScraperAsyncPre::new(pre.clone()))
+        {
+            PluginKind::ScraperAsync(scraper)
         } else {
             match CommandPre::new(pre.clone()) {
                 Ok(command) => PluginKind::Command(command),

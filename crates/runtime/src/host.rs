@@ -166,7 +166,7 @@ impl wit::HostFetchQueue for PluginState {
     }
 }
 
-async fn fetch_one(
+pub(crate) async fn fetch_one(
     session: &Session,
     req: wit::Request,
 ) -> Result<crawlbox_net::Response, FetchError> {
@@ -363,7 +363,7 @@ impl TryFrom<wit::Request> for crawlbox_net::Request {
     }
 }
 
-fn to_wit_error(err: FetchError) -> wit::FetchError {
+pub(crate) fn to_wit_error(err: FetchError) -> wit::FetchError {
     let FetchError { kind, message, .. } = err;
     match kind {
         ErrorKind::InvalidRequest => wit::FetchError::InvalidRequest(message),

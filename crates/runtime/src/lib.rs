@@ -57,6 +57,7 @@
 
 mod engine;
 mod host;
+mod host_async;
 mod http_hooks;
 mod output;
 mod run;

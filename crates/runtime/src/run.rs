@@ -254,7 +254,7 @@ impl Runtime {
                 max: limits.max_records,
                 failed: Arc::new(Mutex::new(None)),
             }),
-            PluginKind::Scraper(_) | PluginKind::Spider(_) => None,
+            PluginKind::Scraper(_) | PluginKind::ScraperAsync(_) | PluginKind::Spider(_) => None,
         };
         let (line_count, line_failed) = lines
             .as_ref()
@@ -268,6 +268,17 @@ impl Runtime {
                     let instance = pre.instantiate_async(&mut store).await?;
                     tracing::debug!(target: "crawlbox", "instantiated {} in {:?}", plugin.name, started.elapsed());
                     instance.call_run(&mut store, json).await
+                }
+                PluginKind::ScraperAsync(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    tracing::debug!(target: "crawlbox", "instantiated {} in {:?}", plugin.name, started.elapsed());
+                    // As a 0.3 command's: `run` and its fetches are tasks
+                    // of the store's event loop.
+                    store
+                        .run_concurrent(async |store| {
+                            instance.call_run(store, json.to_owned()).await
+                        })
+                        .await?
                 }
                 PluginKind::Spider(_) => Ok(Err(format!(
                     "{} is a spider (crawlbox:plugin/spider): crawl with it with `crawlbox crawl`",
@@ -398,6 +409,10 @@ pub(crate) fn new_store(
         stopped: None,
         queues: 0,
         queued: 0,
+        fetching: Arc::default(),
+        fetch_slots: Arc::new(tokio::sync::Semaphore::new(
+            session.client().config().concurrency.max(1),
+        )),
     };
     let mut store = Store::new(&stores.engine, state);
     store.limiter(|state| state);

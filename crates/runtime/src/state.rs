@@ -28,6 +28,10 @@ pub(crate) struct PluginState {
     /// `fetch-queue`s alive, and requests in them whose results were not taken.
     pub(crate) queues: usize,
     pub(crate) queued: usize,
+    /// `host-async.fetch`es pending, and the slots (the client's
+    /// concurrency cap) of those passed on to the client (see `host_async`).
+    pub(crate) fetching: Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) fetch_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl WasiView for PluginState {
