@@ -219,6 +219,28 @@ fn a_wasi_0_3_guest_that_spins_meets_its_cpu_limit() {
     );
 }
 
+/// Component-model handles (futures, streams, subtasks) cost the host's
+/// memory, not the guest's: wasmtime stops a store at its handle limit.
+#[test]
+fn a_wasi_0_3_guest_that_makes_handles_without_end_is_stopped_at_the_limit() {
+    let (run, peak) = crate::support::crawlbox_watched(&[
+        "run",
+        "--wasip3",
+        P3_FETCH,
+        "--time-limit",
+        "60s",
+        "--",
+        "handles",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("store handle limit exceeded"),
+        "{}",
+        run.stderr
+    );
+    assert!(peak < 400 << 20, "peak RSS {} MiB", peak >> 20);
+}
+
 #[test]
 fn a_wasi_0_3_command_without_the_flag_says_how_to_run_it() {
     let run = crawlbox(&["run", P3_FETCH, "-q", "--", "http://127.0.0.1:9/"]);

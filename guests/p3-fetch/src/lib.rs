@@ -10,12 +10,15 @@
 //!   hold `{i}`), C at a time, and prints the benchmark kit's result line.
 //! * `p3-fetch spin URL`: starts fetching URL, then spins forever beside
 //!   it (for the CPU-limit test: a hostile 0.3 guest).
+//! * `p3-fetch handles`: creates component-model futures without end,
+//!   printing how many every 10000 (a hostile 0.3 guest: each one costs
+//!   the host, not the guest, memory).
 
 use std::time::Instant;
 
 use futures::StreamExt;
 use wasip3::http::client;
-use wasip3::http::types::{Fields, Method, Request, Response, Scheme};
+use wasip3::http::types::{ErrorCode, Fields, Method, Request, Response, Scheme};
 use wasip3::wit_future;
 
 wasip3::cli::command::export!(Fetch);
@@ -28,6 +31,7 @@ impl wasip3::exports::cli::run::Guest for Fetch {
         let result = match args.get(1).map(String::as_str) {
             Some("bench") => bench(&args[2..]).await,
             Some("spin") => spin(args.get(2).map_or("", String::as_str)).await,
+            Some("handles") => handles(),
             _ => fetch_all(&args[1..]).await,
         };
         result.map_err(|e| eprintln!("p3-fetch: {e}"))
@@ -145,6 +149,20 @@ async fn spin(url: &str) -> Result<(), String> {
     };
     futures::join!(get(url, &[]), spinning);
     Ok(())
+}
+
+/// Creates futures (a reader and a writer handle each) and never drops
+/// them, until the host stops it.
+fn handles() -> Result<(), String> {
+    let mut n = 0u64;
+    loop {
+        let pair = wit_future::new::<Result<(), ErrorCode>>(|| Ok(()));
+        std::mem::forget(pair);
+        n += 1;
+        if n.is_multiple_of(10_000) {
+            println!("{}", serde_json::json!({ "futures": n }));
+        }
+    }
 }
 
 /// GETs `url` with `headers`: its status and the length of its body.
