@@ -42,6 +42,7 @@ const RUST_GUESTS: &[(&str, &str)] = &[
     ("p3-fetch", "P3_FETCH"),
     ("p3-crawler", "P3_CRAWLER"),
     ("async-fetch", "ASYNC_FETCH"),
+    ("plugin-0-2-0", "PLUGIN_0_2_0"),
 ];
 
 /// (binary name, const name) of each Rust `wasi:cli/command` guest (feature

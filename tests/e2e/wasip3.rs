@@ -1,6 +1,9 @@
-//! WASI 0.3 commands under `crawlbox run --wasip3` (`guests/p3-fetch`:
-//! async Rust over `wasi:http/client@0.3.0`): through the same client, caps
-//! and policy as WASI 0.2, in the same stats.
+//! WASI 0.3 under `crawlbox run --wasip3`: commands over
+//! `wasi:http/client@0.3.0` (`guests/p3-fetch`) and native-async plugins of
+//! `crawlbox:plugin/scraper-async` (`guests/p3-crawler`,
+//! `guests/python-async`), through the same client, caps and policy as WASI
+//! 0.2, in the same stats; and the 0.2.0 plugins that the package's growth
+//! to 0.2.1 must keep running.
 
 use std::time::Duration;
 
@@ -315,4 +318,32 @@ fn an_async_fetch_flood_is_refused_past_the_cap_and_dropped_fetches_are_cancelle
     // Only the host's caps' worth of the held fetches reached the site.
     let sent = hang.counters().requests();
     assert!(sent <= 64, "{sent} of the held fetches reached the site");
+}
+
+/// `crawlbox:plugin` grew to 0.2.1 by addition only: a scraper built
+/// against 0.2.0 as released (`guests/plugin-0-2-0`, its own copy of that
+/// WIT) runs unchanged, without `--wasip3`.
+#[test]
+fn a_plugin_built_against_0_2_0_runs_on_this_host() {
+    let wasm = std::fs::read(crawlbox_guest_artifacts::PLUGIN_0_2_0).unwrap();
+    let imports = |name: &str| wasm.windows(name.len()).any(|w| w == name.as_bytes());
+    assert!(imports("crawlbox:plugin/host@0.2.0"), "built against 0.2.0");
+    assert!(!imports("crawlbox:plugin/host@0.2.1"));
+    let site = site(10, Duration::ZERO);
+    let run = crawlbox(&[
+        "run",
+        crawlbox_guest_artifacts::PLUGIN_0_2_0,
+        "-q",
+        "--input",
+        &serde_json::to_string(&site.url("/page/3")).unwrap(),
+        "--allow-host",
+        &site.base_url(),
+        "--allow-network",
+        "127.0.0.1",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.records,
+        [serde_json::json!({ "url": site.url("/page/3"), "status": 200, "title": "Page 3" })]
+    );
 }
