@@ -341,9 +341,19 @@ impl Session {
     ///
     /// A non-2xx status is a response, not an error.
     pub async fn fetch(&self, request: Request) -> Result<Response, FetchError> {
-        let this = self.clone();
-        self.on_network_thread(async move { this.fetch_here(request).await })
-            .await
+        match self.network_handle() {
+            Some(network) => {
+                let this = self.clone();
+                network
+                    .spawn(async move { this.fetch_here(request).await })
+                    .await
+                    .expect("network tasks do not panic and the thread outlives the client")
+            }
+            // Boxed: the whole fetch is ~4 KiB of future, which every
+            // caller's future would otherwise hold inline and copy each
+            // time it moves (a plugin's pending fetches among them).
+            None => Box::pin(self.fetch_here(request)).await,
+        }
     }
 
     /// Fetches many requests concurrently (as many in flight as the global
@@ -1507,6 +1517,22 @@ mod tests {
         assert_eq!(tighter(limit, None), limit);
         assert_eq!(tighter(limit, Some(Duration::from_secs(5))).as_secs(), 5);
         assert_eq!(tighter(limit, Some(Duration::from_secs(500))), limit);
+    }
+
+    /// `Session::fetch` boxes the client's state machine (kilobytes): a
+    /// caller that holds many pending fetches, or moves one, pays for the
+    /// request, not for it (a plugin may hold 65536 `host-async.fetch`es).
+    #[tokio::test]
+    async fn a_pending_fetch_is_small() {
+        let client = Client::new(ClientConfig::default()).unwrap();
+        let session = client.session(SessionConfig::unrestricted());
+        let request = Request::get("http://127.0.0.1:1/").unwrap();
+        let pending = session.fetch(request);
+        assert!(
+            std::mem::size_of_val(&pending) <= 1024,
+            "{} bytes",
+            std::mem::size_of_val(&pending)
+        );
     }
 
     #[test]

@@ -29,7 +29,8 @@ wasmtime::component::bindgen!({
     path: "../../wit",
     world: "crawlbox:plugin/scraper-async",
     imports: {
-        "crawlbox:plugin/host-async.fetch": store | tracing,
+        // No `tracing`: a span per request, as `host.fetch` has none.
+        "crawlbox:plugin/host-async.fetch": store,
         default: tracing,
     },
     exports: { default: async | store },
@@ -62,11 +63,11 @@ impl<T> crawlbox::plugin::host_async::HostWithStore<T> for AsyncHost {
         });
         let (pending, session, slots) = admitted.map_err(wit::FetchError::Denied)?;
         // Waiting here, a pending fetch is its request and little more: the
-        // request's future (the client's whole state machine, kilobytes)
-        // exists only for the fetches the caps could run now.
-        // (Boxed: inline, it would size every pending fetch's future.)
+        // request's future (the client's whole state machine, kilobytes,
+        // boxed by `Session::fetch`) exists only for the fetches the caps
+        // could run now.
         let slot = slots.acquire_owned().await;
-        let result = Box::pin(fetch_one(&session, req)).await;
+        let result = fetch_one(&session, req).await;
         drop((slot, pending));
         store.with(|mut store| {
             let state = store.get();
