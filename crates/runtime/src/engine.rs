@@ -220,6 +220,20 @@ pub enum LoadError {
     },
 }
 
+/// The environment variable that names a profiler for plugins' compiled
+/// code: `perfmap` (writes `/tmp/perf-PID.map`, so `perf report` names a
+/// plugin's functions) or `jitdump` (for `perf inject --jit`). Unset or
+/// anything else: none.
+pub const PROFILER_ENV: &str = "CRAWLBOX_PROFILER";
+
+fn profiler_from_env() -> wasmtime::ProfilingStrategy {
+    match std::env::var(PROFILER_ENV).as_deref() {
+        Ok("perfmap") => wasmtime::ProfilingStrategy::PerfMap,
+        Ok("jitdump") => wasmtime::ProfilingStrategy::JitDump,
+        _ => wasmtime::ProfilingStrategy::None,
+    }
+}
+
 impl Runtime {
     /// A runtime whose plugins fetch through `client`: WASI 0.2 components.
     pub fn new(client: Client) -> wasmtime::Result<Self> {
@@ -239,6 +253,7 @@ impl Runtime {
     fn build(client: Client, wasip3: bool) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        config.profiler(profiler_from_env());
         if wasip3 {
             config.wasm_component_model_async(true);
         } else {
