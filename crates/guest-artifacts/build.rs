@@ -62,6 +62,7 @@ const HOSTILE: &[(&str, &str)] = &[
     ("request-flood", "HOSTILE_REQUEST_FLOOD"),
     ("queue-flood", "HOSTILE_QUEUE_FLOOD"),
     ("fetch-flood", "HOSTILE_FETCH_FLOOD"),
+    ("request-hoard", "HOSTILE_REQUEST_HOARD"),
     ("stdout-flood", "HOSTILE_STDOUT_FLOOD"),
     ("bad-emit", "HOSTILE_BAD_EMIT"),
     ("forbidden-headers", "HOSTILE_FORBIDDEN_HEADERS"),

@@ -20,7 +20,7 @@
 //! max_records = 1000000
 //! max_output = "1GiB"
 //! max_log_output = "1MiB"
-//! max_buffered_responses = "256MiB"   # host memory for responses not taken yet
+//! max_buffered_responses = "256MiB"   # host memory for responses not taken yet (and for requests not sent yet)
 //! ```
 //!
 //! The limits (every key above but the grants, `name` and `input`) are

@@ -322,6 +322,83 @@ fn fetch_queues_refuse_a_flood_and_a_dropped_one_cancels_its_requests() {
     assert_good_unaffected(&run);
 }
 
+/// `attack`, also returning the process's peak resident memory.
+fn attack_watched(site: &Site, plugin: &str, input: Value, manifest: &str) -> (Run, u64) {
+    let jobs = hostile_jobs(
+        &tempfile("jobs"),
+        site,
+        plugin,
+        &input,
+        &format!("name = \"hostile\"\n{manifest}"),
+    );
+    let (run, peak) =
+        crate::support::crawlbox_watched(&["run", "--jobs", jobs.both.to_str().unwrap()]);
+    assert_good_unaffected(&run);
+    (run, peak)
+}
+
+/// Requests a plugin has started and the host has not sent yet live in
+/// host memory: 300 queued requests of 1 MiB each, from 1 MiB of the
+/// plugin's own memory, would be 300 MiB of the host's. Past the session's
+/// budget for them (`max_buffered_responses`, 32 MiB here) they fail as
+/// `too-large`, at once.
+#[test]
+fn queued_request_bodies_are_held_only_up_to_the_budget() {
+    let site = site(300, Duration::ZERO);
+    let manifest = site_manifest(&site, "[limits]\nmax_buffered_responses = \"32MiB\"");
+    let (run, peak) = attack_watched(
+        &site,
+        guests::HOSTILE_REQUEST_HOARD,
+        json!({ "url": site.url("/slow/3600000"), "mode": "queue", "bodies": 300, "expect_refused": 260 }),
+        &manifest,
+    );
+    // Every request it made failed (exit 3), as it meant them to.
+    assert_outcome(&run, "completed", 3);
+    let records = run.records_of("hostile");
+    assert_eq!(records[0], &before("request-hoard"));
+    assert!(
+        records[1]["refused"].as_u64().unwrap() >= 260,
+        "{}",
+        records[1]
+    );
+    let message = records[1]["message"].as_str().unwrap();
+    assert!(
+        message.contains("requests not sent yet") && message.contains("max_buffered_responses"),
+        "{message}"
+    );
+    assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
+}
+
+/// A `wasi:http` request body is read into host memory before the request
+/// is sent (so a retry can send it again): one that never ends is stopped
+/// at the session's budget, and the guest gets `HTTP-request-body-size`.
+#[test]
+fn an_endless_wasi_http_request_body_is_stopped_at_the_budget() {
+    let site = site(300, Duration::ZERO);
+    let manifest = site_manifest(&site, "[limits]\nmax_buffered_responses = \"32MiB\"");
+    let (run, peak) = attack_watched(
+        &site,
+        guests::HOSTILE_REQUEST_HOARD,
+        json!({ "url": site.url("/echo"), "mode": "upload" }),
+        &manifest,
+    );
+    // Every request it made failed (exit 3), as it meant them to.
+    assert_outcome(&run, "completed", 3);
+    let records = run.records_of("hostile");
+    assert_eq!(records[0], &before("request-hoard"));
+    let report = records[1];
+    assert!(report["written"].as_u64().unwrap() >= 32 << 20, "{report}");
+    assert!(
+        report["response"]
+            .as_str()
+            .unwrap()
+            .contains("HttpRequestBodySize"),
+        "{report}"
+    );
+    assert_eq!(site.counters().requests_for("/echo"), 0, "nothing was sent");
+    assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
+}
+
 #[test]
 fn a_gigabyte_to_stdout_is_cut_to_the_log_limit() {
     let site = site(300, Duration::ZERO);

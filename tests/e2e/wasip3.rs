@@ -347,3 +347,114 @@ fn a_plugin_built_against_0_2_0_runs_on_this_host() {
         [serde_json::json!({ "url": site.url("/page/3"), "status": 200, "title": "Page 3" })]
     );
 }
+
+/// A 0.3 request body is a stream the guest writes while `send` is
+/// pending: it reaches the server whole.
+#[test]
+fn a_wasi_0_3_request_body_is_sent_whole() {
+    let site = site(10, Duration::ZERO);
+    let body = "field=value&".repeat(200);
+    let run = p3_fetch(
+        &[
+            "-q",
+            "--allow-host",
+            &site.base_url(),
+            "--allow-network",
+            "127.0.0.1",
+            "--ignore-robots",
+        ],
+        &["-d".to_owned(), body.clone(), site.url("/echo")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records[0]["status"], 200, "{:?}", run.records);
+    let echo: Value = serde_json::from_str(run.records[0]["body"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {:?}", run.records));
+    assert_eq!(echo["method"], "POST", "{echo}");
+    assert_eq!(echo["body"], body.as_str(), "{echo}");
+}
+
+/// A 0.3 guest that writes a request body without end is stopped at its
+/// session's budget for requests not sent yet, as a 0.2 guest is.
+#[test]
+fn an_endless_wasi_0_3_request_body_is_stopped_at_the_budget() {
+    let site = site(10, Duration::ZERO);
+    let (run, peak) = crate::support::crawlbox_watched(&[
+        "run",
+        "--wasip3",
+        P3_FETCH,
+        "-q",
+        "--allow-host",
+        &site.base_url(),
+        "--allow-network",
+        "127.0.0.1",
+        "--ignore-robots",
+        "--max-buffered-responses",
+        "32MiB",
+        "--time-limit",
+        "60s",
+        "--",
+        "upload-flood",
+        &site.url("/echo"),
+    ]);
+    let report = &run.records[0];
+    assert!(report["written"].as_u64().unwrap() >= 32 << 20, "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("HttpRequestBodySize"),
+        "{report} {}",
+        run.stderr
+    );
+    assert_eq!(site.counters().requests(), 0, "nothing was sent");
+    assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
+}
+
+/// Pending `host-async.fetch`es hold their requests in host memory: past
+/// the session's budget for requests not sent yet, a fetch fails at once
+/// as `too-large`.
+#[test]
+fn pending_async_fetches_hold_their_bodies_only_up_to_the_budget() {
+    let hang = site(10, Duration::from_secs(3600));
+    let good = site(10, Duration::ZERO);
+    let (run, peak) = crate::support::crawlbox_watched(&[
+        "run",
+        "--wasip3",
+        crawlbox_guest_artifacts::HOSTILE_FETCH_FLOOD,
+        "-q",
+        "--input",
+        &serde_json::json!({
+            "hang": hang.url("/page/1"), "url": good.url("/page/2"), "body": 1 << 20, "count": 300,
+        })
+        .to_string(),
+        "--allow-host",
+        &hang.base_url(),
+        "--allow-host",
+        &good.base_url(),
+        "--allow-network",
+        "127.0.0.1",
+        "--ignore-robots",
+        "--max-buffered-responses",
+        "32MiB",
+        "--time-limit",
+        "120s",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = &run.records[1];
+    let too_large = report["too_large"].as_u64().unwrap();
+    assert!(too_large >= 260, "{report}");
+    assert_eq!(
+        report["held"].as_u64().unwrap() + too_large,
+        300,
+        "{report}"
+    );
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("requests not sent yet"),
+        "{report}"
+    );
+    assert_eq!(report["after_drop"]["Ok"], 200, "{report}");
+    assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
+}

@@ -11,6 +11,16 @@
 //! response is dropped). A response that would take the session past its
 //! budget fails with `too-large`, naming the budget; it costs nobody else
 //! anything.
+//!
+//! Requests are the other way round: what a plugin has asked the host to
+//! send and the host has not sent yet (a `fetch-queue`'s waiting requests,
+//! pending `host-async` fetches, a `wasi:http` request body being read)
+//! also lives in host memory. A session has a second budget of the same
+//! size for them ([`Session::hold_request`](crate::Session::hold_request),
+//! [`Session::read_request_body`](crate::Session::read_request_body)): a
+//! request that does not fit fails with `too-large`. It is a budget apart
+//! so that requests waiting to be sent never hold back the responses that
+//! would let them go.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -170,6 +180,19 @@ pub(crate) fn over_budget(url: &str, (limit, used): (u64, u64)) -> crate::FetchE
             "{url}: the plugin's responses already hold {used} bytes of host memory, and its \
              limit for responses it has not taken is {limit} bytes (max_buffered_responses): \
              take results (or read and drop bodies) before fetching more, or raise the limit"
+        ),
+    )
+}
+
+/// The message of a request that did not fit in its session's budget for
+/// requests held.
+pub(crate) fn requests_over_budget(what: &str, (limit, used): (u64, u64)) -> crate::FetchError {
+    crate::FetchError::new(
+        crate::ErrorKind::TooLarge,
+        format!(
+            "{what}: the plugin's requests not sent yet already hold {used} bytes of host \
+             memory, and its limit for them is {limit} bytes (max_buffered_responses): wait \
+             for results before starting more requests, or raise the limit"
         ),
     )
 }

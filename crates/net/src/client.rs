@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::archive::{Archiving, Tape};
 use crate::body::{BodyParts, H1Return, ResponseBody, WireBody};
-use crate::budget::{ByteBudget, Charge, over_budget};
+use crate::budget::{ByteBudget, Charge, over_budget, requests_over_budget};
 use crate::connect::Connector;
 use crate::decode::{ACCEPT_ENCODING, decode};
 use crate::fair::FairLimiter;
@@ -253,6 +253,11 @@ impl Client {
                     .max_buffered_bytes
                     .unwrap_or(self.inner.config.max_buffered_bytes),
             ),
+            held_requests: ByteBudget::new(
+                config
+                    .max_buffered_bytes
+                    .unwrap_or(self.inner.config.max_buffered_bytes),
+            ),
             config: Arc::new(config),
             stats: Arc::new(Stats::default()),
             extract_tenant: self.inner.extractor.tenant(),
@@ -271,10 +276,47 @@ pub struct Session {
     jar: Option<Arc<std::sync::Mutex<CookieStore>>>,
     /// Host memory this session's buffered responses hold (see [`crate::budget`]).
     buffered: Arc<ByteBudget>,
+    /// Host memory this session's requests not sent yet hold.
+    held_requests: Arc<ByteBudget>,
     /// While more than one session lives, none takes the whole global cap.
     _member: Arc<crate::fair::Member>,
     /// This session's turn on the client's extraction threads.
     extract_tenant: crawlbox_extract::Tenant,
+}
+
+/// A request body read by [`Session::read_request_body`], charged to its
+/// session's budget for requests not sent yet until it is dropped.
+#[derive(Debug)]
+pub struct HeldBody {
+    bytes: Bytes,
+    charge: Charge,
+}
+
+impl HeldBody {
+    /// The body (a cheap, reference-counted clone).
+    pub fn bytes(&self) -> Bytes {
+        self.bytes.clone()
+    }
+
+    /// Bytes held against the budget.
+    pub fn held(&self) -> u64 {
+        self.charge.bytes()
+    }
+}
+
+/// Why [`Session::read_request_body`] failed.
+#[derive(Debug)]
+pub enum ReadBodyError<E> {
+    /// The body's stream failed.
+    Body(E),
+    /// The body did not fit in the session's budget for requests not sent
+    /// yet, after `read` bytes; it was not read further.
+    TooLarge {
+        /// Bytes read, the chunk that did not fit included.
+        read: u64,
+        /// The `too-large` error, naming the budget.
+        error: FetchError,
+    },
 }
 
 /// Redirect bodies up to this size are read so the connection can be reused.
@@ -393,6 +435,57 @@ impl Session {
     /// This session's budget of buffered response bytes.
     pub(crate) fn buffered(&self) -> &Arc<ByteBudget> {
         &self.buffered
+    }
+
+    /// Charges `request`'s bytes (URL, headers and body) to the session's
+    /// budget for requests not sent yet (see [`crate::budget`]), for as
+    /// long as the [`Charge`] lives: hold it while the request waits and
+    /// is sent. Fails with `too-large` if they do not fit (not counted in
+    /// the stats: the caller fails the request with it).
+    pub fn hold_request(&self, request: &Request) -> Result<Charge, FetchError> {
+        let mut charge = Charge::new(&self.held_requests);
+        charge
+            .grow(request.held_bytes())
+            .map_err(|spent| requests_over_budget(request.url.as_str(), spent))?;
+        Ok(charge)
+    }
+
+    /// Reads a request body that arrives as a stream (a plugin's
+    /// `wasi:http` body) into host memory, charging each chunk as it
+    /// arrives to the session's budget for requests not sent yet. The
+    /// [`HeldBody`] keeps the charge: hold it until the request is sent.
+    ///
+    /// A body that does not fit stops being read at once: a plugin cannot
+    /// make the host hold more of its requests than the budget, however
+    /// long it writes.
+    pub async fn read_request_body<B>(&self, body: B) -> Result<HeldBody, ReadBodyError<B::Error>>
+    where
+        B: http_body::Body<Data = Bytes>,
+    {
+        use http_body_util::BodyExt;
+        let mut charge = Charge::new(&self.held_requests);
+        let mut chunks = Vec::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(frame) = body.frame().await {
+            let Ok(chunk) = frame.map_err(ReadBodyError::Body)?.into_data() else {
+                continue; // trailers: not sent on a buffered request
+            };
+            if let Err(spent) = charge.grow(chunk.len() as u64) {
+                let read = charge.bytes() + chunk.len() as u64;
+                let what = format!("a request body of {read} bytes so far");
+                return Err(ReadBodyError::TooLarge {
+                    read,
+                    error: self.refuse(requests_over_budget(&what, spent)),
+                });
+            }
+            chunks.push(chunk);
+        }
+        let bytes = match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.pop().expect("one chunk"),
+            _ => Bytes::from(chunks.concat()),
+        };
+        Ok(HeldBody { bytes, charge })
     }
 
     /// The runtime of the client's network thread, if it has one.
@@ -1529,9 +1622,9 @@ mod tests {
         let request = Request::get("http://127.0.0.1:1/").unwrap();
         let pending = session.fetch(request);
         assert!(
-            std::mem::size_of_val(&pending) <= 1024,
+            size_of_val(&pending) <= 1024,
             "{} bytes",
-            std::mem::size_of_val(&pending)
+            size_of_val(&pending)
         );
     }
 

@@ -77,7 +77,7 @@ pub mod test_support;
 pub use archive::Archive;
 pub use body::ResponseBody;
 pub use budget::{Charge, DEFAULT_MAX_BUFFERED_BYTES};
-pub use client::{Client, SendOptions, Session, SessionConfig};
+pub use client::{Client, HeldBody, ReadBodyError, SendOptions, Session, SessionConfig};
 pub use config::{
     ClientConfig, ConfigError, DEFAULT_AUTOTHROTTLE_TARGET, DEFAULT_CONCURRENCY,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_JITTER, DEFAULT_DNS_TTL, DEFAULT_FIRST_BYTE_TIMEOUT,

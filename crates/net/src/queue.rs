@@ -6,7 +6,11 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
-use crate::{FetchError, Request, Response, Session};
+use crate::{Charge, FetchError, Request, Response, Session};
+
+/// A request pushed on a queue, with its ticket and its charge to the
+/// session's budget for requests not sent yet (or why it cannot be sent).
+type Pushed = (u64, Result<(Request, Charge), FetchError>);
 
 /// A queue of fetches whose results come back in the order they complete,
 /// while the rest stay in flight.
@@ -41,8 +45,10 @@ use crate::{FetchError, Request, Response, Session};
 /// # Ok(()) }
 /// ```
 pub struct FetchQueue {
-    /// Requests to the driver.
-    requests: mpsc::UnboundedSender<(u64, Result<Request, FetchError>)>,
+    /// Requests to the driver, each with its charge to the session's
+    /// budget for requests not sent yet.
+    requests: mpsc::UnboundedSender<Pushed>,
+    session: Session,
     /// Results from the driver.
     results: mpsc::UnboundedReceiver<(u64, Result<Response, FetchError>)>,
     /// The task that runs the requests; aborted when the queue is dropped.
@@ -66,6 +72,7 @@ impl Session {
         };
         FetchQueue {
             requests,
+            session: self.clone(),
             results,
             driver,
             pushed: 0,
@@ -82,14 +89,22 @@ impl Session {
 /// each, until the plugin takes results.
 async fn drive(
     session: Session,
-    mut incoming: mpsc::UnboundedReceiver<(u64, Result<Request, FetchError>)>,
+    mut incoming: mpsc::UnboundedReceiver<Pushed>,
     outgoing: mpsc::UnboundedSender<(u64, Result<Response, FetchError>)>,
     in_flight: usize,
 ) {
     let budget = session.buffered().clone();
-    let run = |(ticket, request): (u64, Result<Request, FetchError>)| {
+    let run = |(ticket, request): Pushed| {
         let session = session.clone();
-        async move { (ticket, session.fetch_built(request).await) }
+        async move {
+            let (request, held) = match request {
+                Ok((request, held)) => (Ok(request), Some(held)),
+                Err(err) => (Err(err), None),
+            };
+            let result = session.fetch_built(request).await;
+            drop(held); // sent: its bytes are no longer held for it
+            (ticket, result)
+        }
     };
     let mut running = FuturesUnordered::new();
     let mut waiting = VecDeque::new();
@@ -124,10 +139,17 @@ impl FetchQueue {
     /// Adds a request and returns its ticket: 0 for the queue's first
     /// request, then 1, 2, … in the order of pushing. An `Err` (a request
     /// that could not be built) comes back from [`next`](Self::next) as it
-    /// is, and is counted as an error of the session.
+    /// is, and is counted as an error of the session; so does a
+    /// `too-large` error for a request that does not fit in the session's
+    /// budget for requests not sent yet (see [`crate::budget`]), which a
+    /// request holds until it is done.
     pub fn push(&mut self, request: Result<Request, FetchError>) -> u64 {
         let ticket = self.pushed;
         self.pushed += 1;
+        let request = request.and_then(|request| {
+            let held = self.session.hold_request(&request)?;
+            Ok((request, held))
+        });
         self.requests
             .send((ticket, request))
             .expect("the driver runs as long as the queue exists");

@@ -74,6 +74,18 @@ impl Request {
         Ok(self)
     }
 
+    /// The bytes this request holds in memory, near enough: its URL, its
+    /// headers' names and values, and its body. What a session's budget
+    /// for requests not sent yet is charged ([`Session::hold_request`](crate::Session::hold_request)).
+    pub fn held_bytes(&self) -> u64 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        (self.url.as_str().len() + headers + self.body.len()) as u64
+    }
+
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();

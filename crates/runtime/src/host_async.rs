@@ -15,14 +15,17 @@
 //! at once as `denied`, and the guest goes on. Of those, only as many as the
 //! client's concurrency cap go on to the client at once (in the order the
 //! guest started them, as a `fetch-queue`'s do); the others wait holding
-//! only their request.
+//! only their request, which is charged to the session's budget for
+//! requests not sent yet: one that does not fit fails as `too-large`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wasmtime::component::{Accessor, HasData};
 
-use crate::host::{MAX_QUEUED, crawlbox::plugin::host as wit, fetch_one, to_wit_error};
+use crawlbox_net::Session;
+
+use crate::host::{MAX_QUEUED, crawlbox::plugin::host as wit, to_wit_error};
 use crate::state::PluginState;
 
 wasmtime::component::bindgen!({
@@ -62,18 +65,32 @@ impl<T> crawlbox::plugin::host_async::HostWithStore<T> for AsyncHost {
                 .map(|pending| (pending, state.session.clone(), state.fetch_slots.clone()))
         });
         let (pending, session, slots) = admitted.map_err(wit::FetchError::Denied)?;
-        // Waiting here, a pending fetch is its request and little more: the
+        // Waiting here, a pending fetch is its request and little more,
+        // charged to the session's budget for requests not sent yet: the
         // request's future (the client's whole state machine, kilobytes,
         // boxed by `Session::fetch`) exists only for the fetches the caps
         // could run now.
+        let (request, held) = hold(&session, req).map_err(to_wit_error)?;
         let slot = slots.acquire_owned().await;
-        let result = fetch_one(&session, req).await;
-        drop((slot, pending));
+        let result = session.fetch(request).await;
+        drop((slot, held, pending));
         store.with(|mut store| {
             let state = store.get();
             result.map(|r| state.deliver(r)).map_err(to_wit_error)
         })
     }
+}
+
+/// A plugin's request, checked and charged to its session's budget for
+/// requests not sent yet; a failure counted in the session's stats.
+fn hold(
+    session: &Session,
+    req: wit::Request,
+) -> Result<(crawlbox_net::Request, crawlbox_net::Charge), crawlbox_net::FetchError> {
+    crawlbox_net::Request::try_from(req)
+        .and_then(|request| Ok((session.hold_request(&request)?, request)))
+        .map(|(held, request)| (request, held))
+        .inspect_err(|e| session.stats().record_error(e.kind))
 }
 
 /// One pending `host-async.fetch`, counted while it lives (a guest may drop

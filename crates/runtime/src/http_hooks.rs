@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crawlbox_net::{ErrorKind, FetchError, SendOptions, Session, TimeoutKind};
+use crawlbox_net::{ErrorKind, FetchError, ReadBodyError, SendOptions, Session, TimeoutKind};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -37,8 +37,17 @@ impl WasiHttpHooks for HttpHooks {
             // Buffer the request body: streaming a guest body straight into
             // a pooled connection lost requests (see docs/notes), and a
             // buffered body can be replayed on a stale keep-alive connection.
+            // It is held against the session's budget for requests not sent
+            // yet, as it arrives: a guest that writes without end is stopped
+            // at the budget, not at the host's memory.
             let (parts, body) = request.into_parts();
-            let body = body.collect().await?.to_bytes();
+            let held = session.read_request_body(body).await.map_err(|e| match e {
+                ReadBodyError::Body(e) => e,
+                ReadBodyError::TooLarge { read, error } => {
+                    tracing::debug!(target: "plugin", "wasi:http request failed: {error}");
+                    Error::HttpRequestBodySize(Some(read))
+                }
+            })?;
             let options = SendOptions {
                 connect_timeout: options.and_then(|o| o.connect_timeout),
                 first_byte_timeout: options.and_then(|o| o.first_byte_timeout),
@@ -46,9 +55,10 @@ impl WasiHttpHooks for HttpHooks {
                 timeout: None,
             };
             let response = session
-                .send(http::Request::from_parts(parts, body), options)
+                .send(http::Request::from_parts(parts, held.bytes()), options)
                 .await
                 .map_err(to_wasi_error)?;
+            drop(held); // sent
             let response = response.map(|body| body.map_err(to_wasi_error).boxed_unsync());
             // The pool drives connections on tasks of its own.
             Ok((response, Box::new(async { Ok(()) }) as IoFuture))

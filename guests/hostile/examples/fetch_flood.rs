@@ -5,6 +5,12 @@
 //! and a fetch after that is admitted and answered.
 //!
 //! Input: `{"hang": URL that never answers, "url": URL that does}`.
+//!
+//! With `"body": N` and `"count": M`, it starts M fetches (default 70000)
+//! that each `POST` a body of N bytes (the same N bytes of its own memory,
+//! copied into the host by each call): past the session's budget for
+//! requests not sent yet, each fails at once as `too-large`, counted in
+//! `too_large`.
 use std::pin::Pin;
 
 use crawlbox_guest::asynchronous::{AsyncPlugin, fetch};
@@ -17,6 +23,14 @@ use serde_json::json;
 struct Input {
     hang: String,
     url: String,
+    #[serde(default)]
+    body: usize,
+    #[serde(default = "default_count")]
+    count: usize,
+}
+
+fn default_count() -> usize {
+    70_000
 }
 
 type Pending = Pin<Box<dyn Future<Output = std::result::Result<Response, FetchError>>>>;
@@ -28,13 +42,21 @@ impl AsyncPlugin for FetchFlood {
         let input: Input = crawlbox_guest::parse_input(&input)?;
         hostile::before("fetch-flood")?;
         let mut pending: Vec<Pending> = Vec::new();
-        let (mut denied, mut message) = (0, String::new());
-        for _ in 0..70_000 {
-            let mut started: Pending = Box::pin(fetch(Request::get(&input.hang)));
+        let (mut denied, mut too_large, mut message) = (0, 0, String::new());
+        let request = match input.body {
+            0 => Request::get(&input.hang),
+            n => Request::post(&input.hang, vec![b'x'; n]),
+        };
+        for _ in 0..input.count {
+            let mut started: Pending = Box::pin(fetch(request.clone()));
             // The first poll makes the call; a refused one is ready at once.
             match (&mut started).now_or_never() {
                 Some(Err(FetchError::Denied(m))) => {
                     denied += 1;
+                    message = m;
+                }
+                Some(Err(FetchError::TooLarge(m))) => {
+                    too_large += 1;
                     message = m;
                 }
                 Some(other) => crawlbox_guest::bail!("a hanging fetch ended: {other:?}"),
@@ -47,6 +69,7 @@ impl AsyncPlugin for FetchFlood {
         emit(&json!({
             "held": held,
             "denied": denied,
+            "too_large": too_large,
             "message": message,
             "after_drop": after.map(|r| r.status).map_err(|e| e.to_string()),
         }))?;

@@ -3,9 +3,12 @@
 //! flight with no poll loop and no pollables. Under `crawlbox run
 //! --wasip3`, every request goes through the host's client.
 //!
-//! * `p3-fetch [-c C] [-H NAME:VALUE]... URL...`: fetches each URL, C at a
-//!   time (default 8), with the headers given, and prints one JSON line per
-//!   URL: `{"url", "status", "bytes"}`, or `{"url", "error"}`.
+//! * `p3-fetch [-c C] [-H NAME:VALUE]... [-d DATA] URL...`: fetches each
+//!   URL, C at a time (default 8), with the headers given, and prints one
+//!   JSON line per URL: `{"url", "status", "bytes", "body"}` (`body`: the
+//!   first 4 KiB, as text), or `{"url", "error"}`. With `-d`, each request
+//!   is a `POST` of DATA, streamed in a request body written while `send`
+//!   is pending.
 //! * `p3-fetch bench -n N -c C -b BASE -p PATH`: fetches N URLs (PATH may
 //!   hold `{i}`), C at a time, and prints the benchmark kit's result line.
 //! * `p3-fetch spin URL`: starts fetching URL, then spins forever beside
@@ -13,14 +16,21 @@
 //! * `p3-fetch handles`: creates component-model futures without end,
 //!   printing how many every 10000 (a hostile 0.3 guest: each one costs
 //!   the host, not the guest, memory).
+//! * `p3-fetch upload-flood URL`: `POST`s to URL a request body that never
+//!   ends, 1 MiB a write, from 1 MiB of its own memory (a hostile 0.3
+//!   guest: what it streams is held by the host until the request is
+//!   sent), and prints `{"written": BYTES, "error"}` when a write or the
+//!   request fails.
 
 use std::time::Instant;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use wasip3::http::client;
 use wasip3::http::types::{ErrorCode, Fields, Method, Request, Response, Scheme};
-use wasip3::wit_bindgen::rt::async_support::{StreamReader, StreamResult};
-use wasip3::wit_future;
+use wasip3::wit_bindgen::rt::async_support::{
+    FutureReader, StreamReader, StreamResult, StreamWriter,
+};
+use wasip3::{wit_future, wit_stream};
 
 wasip3::cli::command::export!(Fetch);
 
@@ -33,6 +43,7 @@ impl wasip3::exports::cli::run::Guest for Fetch {
             Some("bench") => bench(&args[2..]).await,
             Some("spin") => spin(args.get(2).map_or("", String::as_str)).await,
             Some("handles") => handles(),
+            Some("upload-flood") => upload_flood(args.get(2).map_or("", String::as_str)).await,
             _ => fetch_all(&args[1..]).await,
         };
         result.map_err(|e| eprintln!("p3-fetch: {e}"))
@@ -46,6 +57,7 @@ struct Args {
     base: String,
     path: String,
     headers: Vec<(String, String)>,
+    data: Option<Vec<u8>>,
     rest: Vec<String>,
 }
 
@@ -56,6 +68,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         base: String::new(),
         path: "/small".to_owned(),
         headers: Vec::new(),
+        data: None,
         rest: Vec::new(),
     };
     let mut args = args.iter();
@@ -73,6 +86,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     .headers
                     .push((name.trim().to_owned(), value.trim().to_owned()));
             }
+            "-d" => parsed.data = Some(value()?.as_bytes().to_vec()),
             _ => parsed.rest.push(arg.clone()),
         }
     }
@@ -86,17 +100,18 @@ async fn fetch_all(args: &[String]) -> Result<(), String> {
             "usage: p3-fetch [-c C] URL... | p3-fetch bench -n N -c C -b BASE -p PATH".into(),
         );
     }
-    let headers = &args.headers;
+    let (headers, data) = (&args.headers, args.data.as_deref());
     let mut results = futures::stream::iter(args.rest)
         .map(|url| async move {
-            let result = get(&url, headers).await;
+            let result = send(&url, headers, data).await;
             (url, result)
         })
         .buffer_unordered(args.c.max(1));
     while let Some((url, result)) = results.next().await {
         let line = match result {
-            Ok((status, bytes)) => {
-                serde_json::json!({ "url": url, "status": status, "bytes": bytes })
+            Ok((status, body)) => {
+                let shown = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+                serde_json::json!({ "url": url, "status": status, "bytes": body.len(), "body": shown })
             }
             Err(error) => serde_json::json!({ "url": url, "error": error }),
         };
@@ -111,9 +126,10 @@ async fn bench(args: &[String]) -> Result<(), String> {
     let (base, path) = (&args.base, &args.path);
     let mut results = futures::stream::iter(0..args.n)
         .map(|i| async move {
-            get(
+            send(
                 &format!("{base}{}", path.replace("{i}", &i.to_string())),
                 &[],
+                None,
             )
             .await
         })
@@ -121,9 +137,9 @@ async fn bench(args: &[String]) -> Result<(), String> {
     let (mut ok, mut errors, mut bytes) = (0u64, 0u64, 0u64);
     while let Some(result) = results.next().await {
         match result {
-            Ok((200..=299, n)) => {
+            Ok((200..=299, body)) => {
                 ok += 1;
-                bytes += n as u64;
+                bytes += body.len() as u64;
             }
             _ => errors += 1,
         }
@@ -148,7 +164,7 @@ async fn spin(url: &str) -> Result<(), String> {
             n = std::hint::black_box(n.wrapping_add(1));
         }
     };
-    futures::join!(get(url, &[]), spinning);
+    futures::join!(send(url, &[], None), spinning);
     Ok(())
 }
 
@@ -166,8 +182,69 @@ fn handles() -> Result<(), String> {
     }
 }
 
-/// GETs `url` with `headers`: its status and the length of its body.
-async fn get(url: &str, headers: &[(String, String)]) -> Result<(u16, usize), String> {
+/// GETs `url` with `headers`, or POSTs `data` if given: its status and
+/// body.
+async fn send(
+    url: &str,
+    headers: &[(String, String)],
+    data: Option<&[u8]>,
+) -> Result<(u16, Vec<u8>), String> {
+    let (request, sent, body) = request(url, headers, data.is_some())?;
+    let Some(mut body) = body else {
+        // A request without a body is sent once `send` has it: nothing to
+        // wait for in the transmit future.
+        drop(sent);
+        return receive(client::send(request).await).await;
+    };
+    // The body is written while `send` is pending: the host reads the whole
+    // of it before it sends the request.
+    let write = async {
+        let unwritten = body.write_all(data.unwrap_or_default().to_vec()).await;
+        drop(body);
+        let sent = sent.await;
+        if unwritten.is_empty() {
+            sent.map_err(|e| format!("{e:?}"))
+        } else {
+            Err(format!(
+                "{} bytes of the body not taken: {sent:?}",
+                unwritten.len()
+            ))
+        }
+    };
+    let (response, written) = futures::join!(client::send(request), write);
+    let received = receive(response).await?;
+    written?;
+    Ok(received)
+}
+
+/// The status and body of a response.
+async fn receive(response: Result<Response, ErrorCode>) -> Result<(u16, Vec<u8>), String> {
+    let response = response.map_err(|e| format!("{e:?}"))?;
+    let status = response.get_status_code();
+    let (_, done) = wit_future::new(|| Ok(()));
+    let (body, trailers) = Response::consume_body(response, done);
+    let body = read_to_end(body).await;
+    // A body cut short (too large, timed out) ends its stream early: the
+    // trailers' future says why.
+    trailers.await.map_err(|e| format!("{e:?}"))?;
+    Ok((status, body))
+}
+
+/// A request to `url` with `headers` (a `POST` with a body stream if
+/// `with_body`, else a `GET`), its transmit future, and the body's writer.
+#[allow(clippy::type_complexity)]
+fn request(
+    url: &str,
+    headers: &[(String, String)],
+    with_body: bool,
+) -> Result<
+    (
+        Request,
+        FutureReader<Result<(), ErrorCode>>,
+        Option<StreamWriter<u8>>,
+    ),
+    String,
+> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("{url} is not an absolute URL"))?;
@@ -183,30 +260,59 @@ async fn get(url: &str, headers: &[(String, String)]) -> Result<(u16, usize), St
             .append(name, value.as_bytes())
             .map_err(|e| format!("header {name} refused: {e:?}"))?;
     }
-    let (request, sent) = Request::new(fields, None, trailers, None);
+    let (writer, contents) = match with_body {
+        true => {
+            let (writer, reader) = wit_stream::new();
+            (Some(writer), Some(reader))
+        }
+        false => (None, None),
+    };
+    let (request, sent) = Request::new(fields, contents, trailers, None);
+    let method = match with_body {
+        true => Method::Post,
+        false => Method::Get,
+    };
     let scheme = match scheme {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
         other => Scheme::Other(other.to_owned()),
     };
     request
-        .set_method(&Method::Get)
+        .set_method(&method)
         .and_then(|()| request.set_scheme(Some(&scheme)))
         .and_then(|()| request.set_authority(Some(authority)))
         .and_then(|()| request.set_path_with_query(Some(path)))
         .map_err(|()| format!("{url}: the request was refused"))?;
-    // A request without a body is sent once `send` has it: nothing to wait
-    // for in the transmit future.
-    drop(sent);
-    let response = client::send(request).await.map_err(|e| format!("{e:?}"))?;
-    let status = response.get_status_code();
-    let (_, done) = wit_future::new(|| Ok(()));
-    let (body, trailers) = Response::consume_body(response, done);
-    let body = read_to_end(body).await;
-    // A body cut short (too large, timed out) ends its stream early: the
-    // trailers' future says why.
-    trailers.await.map_err(|e| format!("{e:?}"))?;
-    Ok((status, body.len()))
+    Ok((request, sent, writer))
+}
+
+/// POSTs to `url` a body that never ends, until a write or the request
+/// fails.
+async fn upload_flood(url: &str) -> Result<(), String> {
+    let (request, sent, body) = request(url, &[], true)?;
+    let mut body = body.expect("a body writer");
+    let mut written = 0u64;
+    let write = async {
+        let chunk = vec![b'x'; 1 << 20];
+        loop {
+            let (status, _) = body.write(chunk.clone()).await;
+            match status {
+                StreamResult::Complete(n) => written += n as u64,
+                StreamResult::Dropped | StreamResult::Cancelled => break,
+            }
+        }
+        format!("{:?}", sent.await)
+    };
+    // Whichever ends first, the request or the writing, ends the flood.
+    let error = futures::select_biased! {
+        response = client::send(request).fuse() => format!("{:?}", response.map(|r| r.get_status_code())),
+        error = write.fuse() => error,
+    };
+    println!(
+        "{}",
+        serde_json::json!({ "written": written, "error": error })
+    );
+    Ok(())
 }
 
 /// The first read of [`read_to_end`]: wasip3's own `http_compat` reads a

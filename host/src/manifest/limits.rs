@@ -131,8 +131,9 @@ pub struct LimitsSection {
 
     #[arg(long, value_parser = parse_size, value_name = "SIZE", help = with_default(
         "Host memory the plugin's responses may hold while it has not taken them (a \
-         fetch-all batch, fetch-queue results, wasi:http bodies read ahead); a response \
-         that does not fit fails with too-large",
+         fetch-all batch, fetch-queue results, wasi:http bodies read ahead), and, apart, \
+         its requests the host has not sent yet (queued, pending async fetches, wasi:http \
+         request bodies); a response or request that does not fit fails with too-large",
         format_size(crawlbox_net::DEFAULT_MAX_BUFFERED_BYTES),
     ))]
     #[serde(default, deserialize_with = "de_size")]
