@@ -75,6 +75,14 @@ pub(crate) fn assert_crawls(plugin: &str, name: &str, crawl: Crawl) {
         "{} connections",
         site.counters().connections()
     );
+    if let Crawl::Async = crawl {
+        // Native async: the plugin's fetches overlap without a batch.
+        assert!(
+            site.counters().peak_in_flight() >= 2,
+            "peak {}",
+            site.counters().peak_in_flight()
+        );
+    }
 }
 
 /// How a crawler of [`assert_crawls`] fetches.

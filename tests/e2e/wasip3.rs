@@ -19,7 +19,12 @@ fn stats_of(path: &std::path::Path) -> Value {
 
 /// `crawlbox run --wasip3 p3-fetch` with `flags`, then `--` and `args`.
 fn p3_fetch(flags: &[&str], args: &[String]) -> crate::support::Run {
-    let mut all = vec!["run", "--wasip3", P3_FETCH];
+    p3_fetch_at(std::path::Path::new(P3_FETCH), flags, args)
+}
+
+/// [`p3_fetch`] of the component at `wasm`.
+fn p3_fetch_at(wasm: &std::path::Path, flags: &[&str], args: &[String]) -> crate::support::Run {
+    let mut all = vec!["run", "--wasip3", wasm.to_str().unwrap()];
     all.extend(flags);
     all.push("--");
     all.extend(args.iter().map(String::as_str));
@@ -274,6 +279,47 @@ fn the_async_python_crawler_crawls_under_the_caps() {
     );
 }
 
+/// The async Python crawler on the built-in demo site (`crawlbox demo
+/// --wasip3`), under caps of 2 connections: every page, once.
+#[test]
+fn the_async_python_crawler_crawls_the_demo_site() {
+    let stats = tempfile("python-async-demo.json");
+    let run = crawlbox(&[
+        "demo",
+        "--wasip3",
+        crawlbox_guest_artifacts::PYTHON_ASYNC,
+        "--concurrency",
+        "2",
+        "--per-host",
+        "2",
+        "--stats",
+        stats.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 300, "{}", run.stderr);
+    let mut titles: Vec<&str> = run
+        .records
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], 200, "{r}");
+            r["title"].as_str().unwrap()
+        })
+        .collect();
+    titles.sort_unstable();
+    titles.dedup();
+    assert_eq!(titles.len(), 300, "every page once");
+    let connections: u64 = run
+        .stderr
+        .split("the demo site saw  300 requests over ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no demo site line for 300 requests: {}", run.stderr));
+    assert!(connections <= 2, "{connections} connections");
+    let s = stats_of(&stats);
+    assert_eq!(s["responses"]["200"], 300, "{s}");
+}
+
 #[test]
 fn a_scraper_async_plugin_without_the_flag_says_how_to_run_it() {
     let run = crawlbox(&["run", crawlbox_guest_artifacts::P3_CRAWLER, "-q"]);
@@ -457,4 +503,80 @@ fn pending_async_fetches_hold_their_bodies_only_up_to_the_budget() {
     );
     assert_eq!(report["after_drop"]["Ok"], 200, "{report}");
     assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
+}
+
+/// A component whose imports (and `run` export) name a later patch release
+/// of the same 0.3 packages, or of `crawlbox:plugin` 0.2, links to this
+/// host's as long as it uses nothing the later release added (wasmtime
+/// matches names semver-compatibly). The guests here are this host's own,
+/// their names rewritten to `@0.3.7` and `@0.2.9` (same length, so the
+/// component stays valid): what a guest built against those releases
+/// asks for.
+#[test]
+fn semver_compatible_imports_link() {
+    let site = site(10, Duration::ZERO);
+    let renamed = |wasm: &str, names: &[(&str, &str)], file: &str| {
+        let mut bytes = std::fs::read(wasm).unwrap();
+        for (from, to) in names {
+            let (from, to) = (from.as_bytes(), to.as_bytes());
+            assert_eq!(from.len(), to.len());
+            let mut hits = 0;
+            let mut at = 0;
+            while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
+                bytes[at + found..at + found + from.len()].copy_from_slice(to);
+                at += found + from.len();
+                hits += 1;
+            }
+            assert!(
+                hits > 0,
+                "{wasm} names no {}",
+                String::from_utf8_lossy(from)
+            );
+        }
+        let path = tempfile(file);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let command = renamed(P3_FETCH, &[("@0.3.0", "@0.3.7")], "p3-fetch-0.3.7.wasm");
+    let run = p3_fetch_at(
+        &command,
+        &[
+            "-q",
+            "--allow-host",
+            &site.base_url(),
+            "--allow-network",
+            "127.0.0.1",
+        ],
+        &[site.url("/page/1")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records[0]["status"], 200, "{:?}", run.records);
+
+    let plugin = renamed(
+        crawlbox_guest_artifacts::P3_CRAWLER,
+        &[
+            ("crawlbox:plugin/host@0.2.1", "crawlbox:plugin/host@0.2.9"),
+            ("crawlbox:plugin/html@0.2.1", "crawlbox:plugin/html@0.2.9"),
+            (
+                "crawlbox:plugin/host-async@0.2.1",
+                "crawlbox:plugin/host-async@0.2.9",
+            ),
+        ],
+        "p3-crawler-0.2.9.wasm",
+    );
+    let input = serde_json::json!({ "start": [site.url("/page/0")], "max_pages": 5 });
+    let run = crawlbox(&[
+        "run",
+        "--wasip3",
+        plugin.to_str().unwrap(),
+        "-q",
+        "--input",
+        &input.to_string(),
+        "--allow-host",
+        &site.base_url(),
+        "--allow-network",
+        "127.0.0.1",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records.len(), 5, "{}", run.stderr);
 }
