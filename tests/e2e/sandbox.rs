@@ -322,18 +322,23 @@ fn fetch_queues_refuse_a_flood_and_a_dropped_one_cancels_its_requests() {
     assert_good_unaffected(&run);
 }
 
-/// `attack`, also returning the process's peak resident memory.
-fn attack_watched(site: &Site, plugin: &str, input: Value, manifest: &str) -> (Run, u64) {
+/// `hostile request-hoard` with `input`, under a 32 MiB budget, as
+/// `attack` runs it; and the process's peak resident memory. Every request
+/// it makes fails, as it means them to: it completes, exit 3.
+fn request_hoard(site: &Site, input: Value) -> (Run, u64) {
+    let manifest = site_manifest(site, "[limits]\nmax_buffered_responses = \"32MiB\"");
     let jobs = hostile_jobs(
         &tempfile("jobs"),
         site,
-        plugin,
+        guests::HOSTILE_REQUEST_HOARD,
         &input,
         &format!("name = \"hostile\"\n{manifest}"),
     );
     let (run, peak) =
         crate::support::crawlbox_watched(&["run", "--jobs", jobs.both.to_str().unwrap()]);
     assert_good_unaffected(&run);
+    assert_outcome(&run, "completed", 3);
+    assert_eq!(run.records_of("hostile")[0], &before("request-hoard"));
     (run, peak)
 }
 
@@ -345,17 +350,9 @@ fn attack_watched(site: &Site, plugin: &str, input: Value, manifest: &str) -> (R
 #[test]
 fn queued_request_bodies_are_held_only_up_to_the_budget() {
     let site = site(300, Duration::ZERO);
-    let manifest = site_manifest(&site, "[limits]\nmax_buffered_responses = \"32MiB\"");
-    let (run, peak) = attack_watched(
-        &site,
-        guests::HOSTILE_REQUEST_HOARD,
-        json!({ "url": site.url("/slow/3600000"), "mode": "queue", "bodies": 300, "expect_refused": 260 }),
-        &manifest,
-    );
-    // Every request it made failed (exit 3), as it meant them to.
-    assert_outcome(&run, "completed", 3);
+    let input = json!({ "url": site.url("/slow/3600000"), "mode": "queue", "expect_refused": 260 });
+    let (run, peak) = request_hoard(&site, input);
     let records = run.records_of("hostile");
-    assert_eq!(records[0], &before("request-hoard"));
     assert!(
         records[1]["refused"].as_u64().unwrap() >= 260,
         "{}",
@@ -375,17 +372,8 @@ fn queued_request_bodies_are_held_only_up_to_the_budget() {
 #[test]
 fn an_endless_wasi_http_request_body_is_stopped_at_the_budget() {
     let site = site(300, Duration::ZERO);
-    let manifest = site_manifest(&site, "[limits]\nmax_buffered_responses = \"32MiB\"");
-    let (run, peak) = attack_watched(
-        &site,
-        guests::HOSTILE_REQUEST_HOARD,
-        json!({ "url": site.url("/echo"), "mode": "upload" }),
-        &manifest,
-    );
-    // Every request it made failed (exit 3), as it meant them to.
-    assert_outcome(&run, "completed", 3);
+    let (run, peak) = request_hoard(&site, json!({ "url": site.url("/echo"), "mode": "upload" }));
     let records = run.records_of("hostile");
-    assert_eq!(records[0], &before("request-hoard"));
     let report = records[1];
     assert!(report["written"].as_u64().unwrap() >= 32 << 20, "{report}");
     assert!(

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{crawlbox, site, tempfile};
+use crawlbox_demo_site::Site;
+
+use crate::support::{Run, crawlbox, site, tempfile};
 
 const P3_FETCH: &str = crawlbox_guest_artifacts::P3_FETCH;
 
@@ -20,6 +22,16 @@ fn stats_of(path: &std::path::Path) -> Value {
 /// `crawlbox run --wasip3 p3-fetch` with `flags`, then `--` and `args`.
 fn p3_fetch(flags: &[&str], args: &[String]) -> crate::support::Run {
     p3_fetch_at(std::path::Path::new(P3_FETCH), flags, args)
+}
+
+/// [`p3_fetch`], quiet, with `site` granted, robots.txt not asked for, and
+/// `flags` more.
+fn p3_fetch_granted(site: &Site, flags: &[&str], args: &[String]) -> Run {
+    let grant = crate::support::grant(site);
+    let mut all: Vec<&str> = vec!["-q", "--ignore-robots"];
+    all.extend(grant.iter().map(String::as_str));
+    all.extend(flags);
+    p3_fetch(&all, args)
 }
 
 /// [`p3_fetch`] of the component at `wasm`.
@@ -154,15 +166,9 @@ fn wasi_0_3_requests_meet_the_policy_the_budget_and_the_size_limit() {
     assert_eq!(run.code, 3, "every request failed: {}", run.stderr);
     assert!(run.records[0]["error"].is_string(), "{:?}", run.records);
     let before = site.counters().requests();
-    let run = p3_fetch(
-        &[
-            "-q",
-            "--allow-host",
-            &site.base_url(),
-            "--allow-network",
-            "127.0.0.1",
-            "--ignore-robots",
-        ],
+    let run = p3_fetch_granted(
+        &site,
+        &[],
         &[
             "-H".to_owned(),
             "proxy-authorization: Basic c2VjcmV0".to_owned(),
@@ -182,19 +188,9 @@ fn wasi_0_3_requests_meet_the_policy_the_budget_and_the_size_limit() {
     let many: Vec<String> = (0..10)
         .map(|i| site.url(&format!("/page/{}", i % 10)))
         .collect();
-    let run = p3_fetch(
-        &[
-            "-q",
-            "--allow-host",
-            &site.base_url(),
-            "--allow-network",
-            "127.0.0.1",
-            "--ignore-robots",
-            "--max-requests",
-            "4",
-            "--stats",
-            stats.to_str().unwrap(),
-        ],
+    let run = p3_fetch_granted(
+        &site,
+        &["--max-requests", "4", "--stats", stats.to_str().unwrap()],
         &many,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -327,6 +323,32 @@ fn a_scraper_async_plugin_without_the_flag_says_how_to_run_it() {
     assert!(run.stderr.contains("--wasip3"), "{}", run.stderr);
 }
 
+/// `hostile fetch-flood` under `--wasip3` with `input` (naming URLs of
+/// `hang` and `good`, both granted) and `flags`; and its peak RSS.
+fn fetch_flood(hang: &Site, good: &Site, input: Value, flags: &[&str]) -> (Run, u64) {
+    let input = input.to_string();
+    let (hang_url, good_url) = (hang.base_url(), good.base_url());
+    let mut args = vec![
+        "run",
+        "--wasip3",
+        crawlbox_guest_artifacts::HOSTILE_FETCH_FLOOD,
+        "-q",
+        "--input",
+        &input,
+        "--allow-host",
+        &hang_url,
+        "--allow-host",
+        &good_url,
+        "--allow-network",
+        "127.0.0.1",
+        "--ignore-robots",
+        "--time-limit",
+        "120s",
+    ];
+    args.extend(flags);
+    crate::support::crawlbox_watched(&args)
+}
+
 /// Past 65536 pending `host-async.fetch`es a fetch fails at once, as
 /// `denied`; the guest dropping its pending fetches cancels them (the host
 /// forgets them, and its next fetch is admitted and answered at once).
@@ -334,23 +356,12 @@ fn a_scraper_async_plugin_without_the_flag_says_how_to_run_it() {
 fn an_async_fetch_flood_is_refused_past_the_cap_and_dropped_fetches_are_cancelled() {
     let hang = site(10, Duration::from_secs(3600));
     let good = site(10, Duration::ZERO);
-    let run = crawlbox(&[
-        "run",
-        "--wasip3",
-        crawlbox_guest_artifacts::HOSTILE_FETCH_FLOOD,
-        "-q",
-        "--input",
-        &serde_json::json!({ "hang": hang.url("/page/1"), "url": good.url("/page/2") }).to_string(),
-        "--allow-host",
-        &hang.base_url(),
-        "--allow-host",
-        &good.base_url(),
-        "--allow-network",
-        "127.0.0.1",
-        "--ignore-robots",
-        "--time-limit",
-        "120s",
-    ]);
+    let (run, _) = fetch_flood(
+        &hang,
+        &good,
+        serde_json::json!({ "hang": hang.url("/page/1"), "url": good.url("/page/2") }),
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = &run.records[1];
     assert_eq!(report["held"], 65_536, "{report}");
@@ -400,15 +411,9 @@ fn a_plugin_built_against_0_2_0_runs_on_this_host() {
 fn a_wasi_0_3_request_body_is_sent_whole() {
     let site = site(10, Duration::ZERO);
     let body = "field=value&".repeat(200);
-    let run = p3_fetch(
-        &[
-            "-q",
-            "--allow-host",
-            &site.base_url(),
-            "--allow-network",
-            "127.0.0.1",
-            "--ignore-robots",
-        ],
+    let run = p3_fetch_granted(
+        &site,
+        &[],
         &["-d".to_owned(), body.clone(), site.url("/echo")],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -463,28 +468,14 @@ fn an_endless_wasi_0_3_request_body_is_stopped_at_the_budget() {
 fn pending_async_fetches_hold_their_bodies_only_up_to_the_budget() {
     let hang = site(10, Duration::from_secs(3600));
     let good = site(10, Duration::ZERO);
-    let (run, peak) = crate::support::crawlbox_watched(&[
-        "run",
-        "--wasip3",
-        crawlbox_guest_artifacts::HOSTILE_FETCH_FLOOD,
-        "-q",
-        "--input",
-        &serde_json::json!({
+    let (run, peak) = fetch_flood(
+        &hang,
+        &good,
+        serde_json::json!({
             "hang": hang.url("/page/1"), "url": good.url("/page/2"), "body": 1 << 20, "count": 300,
-        })
-        .to_string(),
-        "--allow-host",
-        &hang.base_url(),
-        "--allow-host",
-        &good.base_url(),
-        "--allow-network",
-        "127.0.0.1",
-        "--ignore-robots",
-        "--max-buffered-responses",
-        "32MiB",
-        "--time-limit",
-        "120s",
-    ]);
+        }),
+        &["--max-buffered-responses", "32MiB"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = &run.records[1];
     let too_large = report["too_large"].as_u64().unwrap();
