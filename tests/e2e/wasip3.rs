@@ -20,7 +20,7 @@ fn stats_of(path: &std::path::Path) -> Value {
 }
 
 /// `crawlbox run --wasip3 p3-fetch` with `flags`, then `--` and `args`.
-fn p3_fetch(flags: &[&str], args: &[String]) -> crate::support::Run {
+fn p3_fetch(flags: &[&str], args: &[String]) -> Run {
     p3_fetch_at(std::path::Path::new(P3_FETCH), flags, args)
 }
 
@@ -35,7 +35,7 @@ fn p3_fetch_granted(site: &Site, flags: &[&str], args: &[String]) -> Run {
 }
 
 /// [`p3_fetch`] of the component at `wasm`.
-fn p3_fetch_at(wasm: &std::path::Path, flags: &[&str], args: &[String]) -> crate::support::Run {
+fn p3_fetch_at(wasm: &std::path::Path, flags: &[&str], args: &[String]) -> Run {
     let mut all = vec!["run", "--wasip3", wasm.to_str().unwrap()];
     all.extend(flags);
     all.push("--");
