@@ -177,6 +177,10 @@ def crawlers(workdir):
         json.dump({"start": [URL], "max_pages": 100000}, f)
     with open(warm, "w") as f:
         json.dump({"start": [URL], "max_pages": 1}, f)
+    # The native-async crawlers keep `concurrency` fetches in flight themselves.
+    inp_async = os.path.join(workdir, "input-async.json")
+    with open(inp_async, "w") as f:
+        json.dump({"start": [URL], "max_pages": 100000, "concurrency": CONC}, f)
     wasm = {
         "example-crawler": os.path.join(GUESTS, "wasm32-wasip2/release/example_crawler.wasm"),
         "example-crawler-guest-parse": os.path.join(
@@ -184,7 +188,11 @@ def crawlers(workdir):
         "example-spider": os.path.join(GUESTS, "wasm32-wasip2/release/example_spider.wasm"),
         "python-example": os.path.join(GUESTS, "components/python_example.wasm"),
         "js-example": os.path.join(GUESTS, "components/js_example.wasm"),
+        # WASI 0.3, crawlbox:plugin/scraper-async: run with --wasip3.
+        "p3-crawler": os.path.join(GUESTS, "wasm32-wasip2/release/p3_crawler.wasm"),
+        "python-async": os.path.join(GUESTS, "components/python_async.wasm"),
     }
+    native_async = ("p3-crawler", "python-async")
     out = []
 
     def add(name, argv, warmup=None):
@@ -202,6 +210,11 @@ def crawlers(workdir):
                 argv = [crawlbox, "crawl", path, "--input-file", inp, *grant, "-o", "{out}"]
                 warmup = [crawlbox, "crawl", path, "--input-file", warm, *grant,
                           "--max-pages", "1", "-o", "/dev/null"]
+            elif name in native_async:
+                argv = [crawlbox, "run", "--wasip3", path, "--input-file", inp_async, *grant,
+                        "-o", "{out}"]
+                warmup = [crawlbox, "run", "--wasip3", path, "--input-file", warm, *grant,
+                          "-o", "/dev/null"]
             else:
                 argv = [crawlbox, "run", path, "--input-file", inp, *grant, "-o", "{out}"]
                 warmup = [crawlbox, "run", path, "--input-file", warm, *grant, "-o", "/dev/null"]

@@ -11,6 +11,8 @@
 #   example-spider         guests/example-spider under `crawlbox crawl`
 #   python-example         guests/python-example under `crawlbox run`
 #   js-example             guests/js-example under `crawlbox run`
+#   p3-crawler             guests/p3-crawler (async Rust, WASI 0.3) under `crawlbox run --wasip3`
+#   python-async           guests/python-async (asyncio, WASI 0.3) under `crawlbox run --wasip3`
 #   scrapy                 a Scrapy 2.19 CrawlSpider (bench/site/scrapy_crawl.py)
 # and checks every crawl against the page set bench/site/expected.py finds.
 # Then one table: pages found, missing, duplicates, pages/s, CPU s, peak RSS.
@@ -46,7 +48,8 @@ if [[ "${BUILD:-1}" != 0 ]]; then
         --features crawlbox-guest-artifacts/test-guests,crawlbox-guest-artifacts/python,crawlbox-guest-artifacts/js)
 fi
 for w in wasm32-wasip2/release/example_crawler.wasm wasm32-wasip2/release/example_spider.wasm \
-         components/python_example.wasm components/js_example.wasm; do
+         wasm32-wasip2/release/p3_crawler.wasm components/python_example.wasm \
+         components/js_example.wasm components/python_async.wasm; do
     [[ -f "$root/target/wasm-guests/$w" ]] || {
         echo "bench-site: no target/wasm-guests/$w: build the guests (drop BUILD=0)" >&2; exit 1; }
 done
