@@ -571,3 +571,34 @@ fn semver_compatible_imports_link() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.records.len(), 5, "{}", run.stderr);
 }
+
+/// `host-async.fetch` goes through the same policy as `host.fetch`: a
+/// loopback site not granted, and a private address granted as a host but
+/// not as a network, are both denied, and neither sees a request.
+#[test]
+fn async_fetches_meet_the_allowlist_and_the_address_check() {
+    let site = site(10, Duration::ZERO);
+    let other = crate::support::site(10, Duration::ZERO);
+    let start = [other.url("/page/1"), "http://10.255.255.1/".to_owned()];
+    let input = serde_json::json!({ "start": start, "max_pages": 2 });
+    let run = crawlbox(&[
+        "run",
+        "--wasip3",
+        crawlbox_guest_artifacts::P3_CRAWLER,
+        "-q",
+        "--input",
+        &input.to_string(),
+        "--allow-host",
+        &site.base_url(),
+        "--allow-host",
+        "http://10.255.255.1",
+        "--allow-network",
+        "127.0.0.1",
+        "--ignore-robots",
+    ]);
+    assert_eq!(run.records.len(), 2, "{}", run.stderr);
+    for record in &run.records {
+        assert_eq!(record["error"], "denied", "{record}");
+    }
+    assert_eq!(other.counters().requests(), 0, "the other site saw nothing");
+}
