@@ -84,6 +84,19 @@ fn a_wasi_0_3_command_fetches_through_the_pool_under_the_caps() {
     assert_eq!(s["records"], 40);
 }
 
+/// The grants of the policy tests: `site`, loopback, and the private
+/// address 10.255.255.1 as a host but not as a network.
+fn policy_grants(site: &Site) -> [String; 6] {
+    [
+        "--allow-host".into(),
+        site.base_url(),
+        "--allow-host".into(),
+        "http://10.255.255.1".into(),
+        "--allow-network".into(),
+        "127.0.0.1".into(),
+    ]
+}
+
 #[test]
 fn wasi_0_3_requests_meet_the_policy_the_budget_and_the_size_limit() {
     let site = site(10, Duration::ZERO);
@@ -104,21 +117,18 @@ fn wasi_0_3_requests_meet_the_policy_the_budget_and_the_size_limit() {
         site.url("/bytes/200000"),
         site.url("/page/1"),
     ];
+    let grants = policy_grants(&site);
+    let mut flags: Vec<&str> = grants.iter().map(String::as_str).collect();
+    flags.extend([
+        "-q",
+        "--max-response-size",
+        "64KiB",
+        "--ignore-robots",
+        "--stats",
+        stats.to_str().unwrap(),
+    ]);
     let run = p3_fetch(
-        &[
-            "-q",
-            "--allow-host",
-            &site.base_url(),
-            "--allow-host",
-            "http://10.255.255.1",
-            "--allow-network",
-            "127.0.0.1",
-            "--max-response-size",
-            "64KiB",
-            "--ignore-robots",
-            "--stats",
-            stats.to_str().unwrap(),
-        ],
+        &flags,
         &[vec!["-c".to_owned(), "1".to_owned()], urls.clone()].concat(),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -323,10 +333,18 @@ fn a_scraper_async_plugin_without_the_flag_says_how_to_run_it() {
     assert!(run.stderr.contains("--wasip3"), "{}", run.stderr);
 }
 
-/// `hostile fetch-flood` under `--wasip3` with `input` (naming URLs of
-/// `hang` and `good`, both granted) and `flags`; and its peak RSS.
-fn fetch_flood(hang: &Site, good: &Site, input: Value, flags: &[&str]) -> (Run, u64) {
-    let input = input.to_string();
+/// `hostile fetch-flood` under `--wasip3`, `flags` added, with `more`
+/// input beside its `hang` URL (of a site that never answers, returned)
+/// and its `url` (of one that does), both granted; and its peak RSS.
+fn fetch_flood(more: Value, flags: &[&str]) -> (Run, u64, Site) {
+    let hang = site(10, Duration::from_secs(3600));
+    let good = site(10, Duration::ZERO);
+    let Value::Object(mut input) = more else {
+        panic!("fetch-flood's input is an object: {more}");
+    };
+    input.insert("hang".into(), hang.url("/page/1").into());
+    input.insert("url".into(), good.url("/page/2").into());
+    let input = Value::Object(input).to_string();
     let (hang_url, good_url) = (hang.base_url(), good.base_url());
     let mut args = vec![
         "run",
@@ -346,7 +364,8 @@ fn fetch_flood(hang: &Site, good: &Site, input: Value, flags: &[&str]) -> (Run, 
         "120s",
     ];
     args.extend(flags);
-    crate::support::crawlbox_watched(&args)
+    let (run, peak) = crate::support::crawlbox_watched(&args);
+    (run, peak, hang)
 }
 
 /// Past 65536 pending `host-async.fetch`es a fetch fails at once, as
@@ -354,14 +373,7 @@ fn fetch_flood(hang: &Site, good: &Site, input: Value, flags: &[&str]) -> (Run, 
 /// forgets them, and its next fetch is admitted and answered at once).
 #[test]
 fn an_async_fetch_flood_is_refused_past_the_cap_and_dropped_fetches_are_cancelled() {
-    let hang = site(10, Duration::from_secs(3600));
-    let good = site(10, Duration::ZERO);
-    let (run, _) = fetch_flood(
-        &hang,
-        &good,
-        serde_json::json!({ "hang": hang.url("/page/1"), "url": good.url("/page/2") }),
-        &[],
-    );
+    let (run, _, hang) = fetch_flood(serde_json::json!({}), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = &run.records[1];
     assert_eq!(report["held"], 65_536, "{report}");
@@ -466,14 +478,8 @@ fn an_endless_wasi_0_3_request_body_is_stopped_at_the_budget() {
 /// as `too-large`.
 #[test]
 fn pending_async_fetches_hold_their_bodies_only_up_to_the_budget() {
-    let hang = site(10, Duration::from_secs(3600));
-    let good = site(10, Duration::ZERO);
-    let (run, peak) = fetch_flood(
-        &hang,
-        &good,
-        serde_json::json!({
-            "hang": hang.url("/page/1"), "url": good.url("/page/2"), "body": 1 << 20, "count": 300,
-        }),
+    let (run, peak, _) = fetch_flood(
+        serde_json::json!({ "body": 1 << 20, "count": 300 }),
         &["--max-buffered-responses", "32MiB"],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -581,21 +587,19 @@ fn async_fetches_meet_the_allowlist_and_the_address_check() {
     let other = crate::support::site(10, Duration::ZERO);
     let start = [other.url("/page/1"), "http://10.255.255.1/".to_owned()];
     let input = serde_json::json!({ "start": start, "max_pages": 2 });
-    let run = crawlbox(&[
+    let input = input.to_string();
+    let grants = policy_grants(&site);
+    let mut args = vec![
         "run",
         "--wasip3",
         crawlbox_guest_artifacts::P3_CRAWLER,
         "-q",
         "--input",
-        &input.to_string(),
-        "--allow-host",
-        &site.base_url(),
-        "--allow-host",
-        "http://10.255.255.1",
-        "--allow-network",
-        "127.0.0.1",
+        &input,
         "--ignore-robots",
-    ]);
+    ];
+    args.extend(grants.iter().map(String::as_str));
+    let run = crawlbox(&args);
     assert_eq!(run.records.len(), 2, "{}", run.stderr);
     for record in &run.records {
         assert_eq!(record["error"], "denied", "{record}");

@@ -241,6 +241,10 @@ impl Client {
     /// client's pool and caps. Sessions share the global cap fairly: when
     /// it is full, freed slots go to waiting sessions in turn.
     pub fn session(&self, config: SessionConfig) -> Session {
+        // Responses not taken, and (apart) requests not sent, each this much.
+        let max_buffered = config
+            .max_buffered_bytes
+            .unwrap_or(self.inner.config.max_buffered_bytes);
         Session {
             client: self.clone(),
             id: self.inner.next_session.fetch_add(1, Ordering::Relaxed),
@@ -248,16 +252,8 @@ impl Client {
                 .cookies
                 .then(|| Arc::new(std::sync::Mutex::new(CookieStore::default()))),
             _member: Arc::new(self.inner.in_flight.join()),
-            buffered: ByteBudget::new(
-                config
-                    .max_buffered_bytes
-                    .unwrap_or(self.inner.config.max_buffered_bytes),
-            ),
-            held_requests: ByteBudget::new(
-                config
-                    .max_buffered_bytes
-                    .unwrap_or(self.inner.config.max_buffered_bytes),
-            ),
+            buffered: ByteBudget::new(max_buffered),
+            held_requests: ByteBudget::new(max_buffered),
             config: Arc::new(config),
             stats: Arc::new(Stats::default()),
             extract_tenant: self.inner.extractor.tenant(),
@@ -289,18 +285,14 @@ pub struct Session {
 #[derive(Debug)]
 pub struct HeldBody {
     bytes: Bytes,
-    charge: Charge,
+    /// Given back when the body is dropped.
+    _charge: Charge,
 }
 
 impl HeldBody {
     /// The body (a cheap, reference-counted clone).
     pub fn bytes(&self) -> Bytes {
         self.bytes.clone()
-    }
-
-    /// Bytes held against the budget.
-    pub fn held(&self) -> u64 {
-        self.charge.bytes()
     }
 }
 
@@ -383,19 +375,13 @@ impl Session {
     ///
     /// A non-2xx status is a response, not an error.
     pub async fn fetch(&self, request: Request) -> Result<Response, FetchError> {
-        match self.network_handle() {
-            Some(network) => {
-                let this = self.clone();
-                network
-                    .spawn(async move { this.fetch_here(request).await })
-                    .await
-                    .expect("network tasks do not panic and the thread outlives the client")
-            }
-            // Boxed: the whole fetch is ~4 KiB of future, which every
-            // caller's future would otherwise hold inline and copy each
-            // time it moves (a plugin's pending fetches among them).
-            None => Box::pin(self.fetch_here(request)).await,
-        }
+        let this = self.clone();
+        // Boxed: the whole fetch is ~4 KiB of future, which every caller's
+        // future would otherwise hold inline (twice, with the network
+        // thread's branch) and copy each time it moves (a plugin's pending
+        // fetches among them).
+        self.on_network_thread(Box::pin(async move { this.fetch_here(request).await }))
+            .await
     }
 
     /// Fetches many requests concurrently (as many in flight as the global
@@ -485,7 +471,10 @@ impl Session {
             1 => chunks.pop().expect("one chunk"),
             _ => Bytes::from(chunks.concat()),
         };
-        Ok(HeldBody { bytes, charge })
+        Ok(HeldBody {
+            bytes,
+            _charge: charge,
+        })
     }
 
     /// The runtime of the client's network thread, if it has one.

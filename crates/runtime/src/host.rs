@@ -170,10 +170,16 @@ pub(crate) async fn fetch_one(
     session: &Session,
     req: wit::Request,
 ) -> Result<crawlbox_net::Response, FetchError> {
-    let request = crawlbox_net::Request::try_from(req).inspect_err(|e| {
-        session.stats().record_error(e.kind);
-    })?;
-    session.fetch(request).await
+    session.fetch(from_wit(session, req)?).await
+}
+
+/// A plugin's request as the net layer's; one that cannot be built is
+/// counted in the session's stats, as the net layer counts its refusals.
+pub(crate) fn from_wit(
+    session: &Session,
+    req: wit::Request,
+) -> Result<crawlbox_net::Request, FetchError> {
+    crawlbox_net::Request::try_from(req).inspect_err(|e| session.stats().record_error(e.kind))
 }
 
 impl wit_html::Host for PluginState {

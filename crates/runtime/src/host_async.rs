@@ -25,7 +25,7 @@ use wasmtime::component::{Accessor, HasData};
 
 use crawlbox_net::Session;
 
-use crate::host::{MAX_QUEUED, crawlbox::plugin::host as wit, to_wit_error};
+use crate::host::{MAX_QUEUED, crawlbox::plugin::host as wit, from_wit, to_wit_error};
 use crate::state::PluginState;
 
 wasmtime::component::bindgen!({
@@ -87,10 +87,11 @@ fn hold(
     session: &Session,
     req: wit::Request,
 ) -> Result<(crawlbox_net::Request, crawlbox_net::Charge), crawlbox_net::FetchError> {
-    crawlbox_net::Request::try_from(req)
-        .and_then(|request| Ok((session.hold_request(&request)?, request)))
-        .map(|(held, request)| (request, held))
-        .inspect_err(|e| session.stats().record_error(e.kind))
+    let request = from_wit(session, req)?;
+    let held = session
+        .hold_request(&request)
+        .inspect_err(|e| session.stats().record_error(e.kind))?;
+    Ok((request, held))
 }
 
 /// One pending `host-async.fetch`, counted while it lives (a guest may drop

@@ -260,18 +260,14 @@ fn request(
             .append(name, value.as_bytes())
             .map_err(|e| format!("header {name} refused: {e:?}"))?;
     }
-    let (writer, contents) = match with_body {
+    let (method, writer, contents) = match with_body {
         true => {
             let (writer, reader) = wit_stream::new();
-            (Some(writer), Some(reader))
+            (Method::Post, Some(writer), Some(reader))
         }
-        false => (None, None),
+        false => (Method::Get, None, None),
     };
     let (request, sent) = Request::new(fields, contents, trailers, None);
-    let method = match with_body {
-        true => Method::Post,
-        false => Method::Get,
-    };
     let scheme = match scheme {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
